@@ -27,5 +27,6 @@ class Options:
     min_units: int = 50
     cost_window_days: float = 365.0
     confirm_evaluations: int = 3
+    grade_hysteresis: float = 0.05  # relative band a recovery must clear (see LineMetrics.penalized)
     require_all_criteria: bool = False
     extra: dict[str, object] = field(default_factory=dict, compare=False)

@@ -1,0 +1,276 @@
+"""One production line's state: its characteristics, stations and quality costs, rolled up and graded.
+
+This is the unit the stream layer owns, checkpoints and restores. It is pure: the caller passes event time and
+``detected_at`` (the Kafka timestamp of the message being applied) so that replaying the same messages after a
+crash rebuilds the same state and the same alert documents, byte for byte.
+
+Duplicates: an event whose id is held by the window it would enter (the characteristic's open subgroup and
+window, the station's yield window, the cost window) is a duplicate and counts once (SPEC §2). Kafka
+redeliveries are caught earlier, by source offsets (``applied``), so ids only need to cover what producers
+resend while the original is still in its window.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from cpkmon.alerts.engine import GradeTracker, OutOfControlTracker
+from cpkmon.alerts.ladder import GradeResult, LineMetrics, grade, grade_ref, resolvable_level
+from cpkmon.capability.characteristic import Characteristic
+from cpkmon.capability.costs import CostWindow
+from cpkmon.capability.options import Options
+from cpkmon.capability.sigma import sigma_level
+from cpkmon.capability.spec import Spec
+from cpkmon.capability.timeutil import to_rfc3339
+from cpkmon.capability.yields import StationYield
+
+STATE_VERSION = 1
+Alert = dict[str, Any]
+
+
+def _bissell_se(cpk: float | None, n: int) -> float | None:
+    """Bissell's standard error of Cpk (the SPEC §4 confidence interval without z)."""
+    if cpk is None or n < 2:
+        return None
+    return math.sqrt(1.0 / (9.0 * n) + cpk * cpk / (2.0 * (n - 1)))
+
+
+class LineState:
+    """Everything cpkmon knows about one line; see the module docstring for the replay contract."""
+
+    __slots__ = (
+        "_assessed",
+        "applied",
+        "characteristics",
+        "costs",
+        "grade_tracker",
+        "last_result",
+        "line",
+        "ooc",
+        "options",
+        "stations",
+        "updated_at",
+    )
+
+    def __init__(self, line: str, options: Options) -> None:
+        self.line = line
+        self.options = options
+        self.characteristics: dict[str, Characteristic] = {}
+        self.stations: dict[str, StationYield] = {}
+        self.costs = CostWindow(options.cost_window_days)
+        self.grade_tracker = GradeTracker(options)
+        self.ooc = OutOfControlTracker()
+        self.applied: dict[str, int] = {}
+        self.updated_at: float | None = None
+        self.last_result: GradeResult | None = None
+        self._assessed: frozenset[str] = frozenset()
+
+    # ---------------------------------------------------------------------------------------------- inputs
+    def characteristic_for(self, name: str, spec: Spec, station: str | None) -> Characteristic:
+        """The characteristic under ``spec``; a changed spec restarts its window and baseline."""
+        char = self.characteristics.get(name)
+        if char is None or char.spec != spec:
+            char = Characteristic(self.line, name, spec, self.options, station=station)
+            self.characteristics[name] = char
+        return char
+
+    def measurement(
+        self,
+        characteristic: str,
+        spec: Spec,
+        station: str | None,
+        value: float,
+        ts: float,
+        event_id: str,
+        subgroup: str | None,
+        detected_at: float,
+    ) -> tuple[bool, list[Alert]]:
+        """Apply one value. Returns (accepted, alerts); accepted is False for a duplicate."""
+        char = self.characteristic_for(characteristic, spec, station)
+        if char.holds(event_id):
+            return False, []
+        closed = char.add(value, ts, event_id, subgroup, station)
+        self.updated_at = detected_at
+        alerts: list[Alert] = []
+        if closed:
+            for res in closed:
+                if res.violations:
+                    alerts += self.ooc.observe(
+                        self.line,
+                        characteristic,
+                        char.station,
+                        res.violations,
+                        res.seq,
+                        self.options.window_subgroups,
+                        detected_at,
+                    )
+            alerts += self.evaluate(closed[-1].event_time, detected_at)
+        return True, alerts
+
+    def inspection(
+        self,
+        station: str,
+        passed: bool,
+        first_pass: bool,
+        defects: int | None,
+        opportunities: int | None,
+        ts: float,
+        event_id: str,
+        detected_at: float,
+    ) -> tuple[bool, list[Alert]]:
+        st = self.stations.get(station)
+        if st is None:
+            st = self.stations[station] = StationYield.from_options(self.options, station)
+        if st.holds(event_id):
+            return False, []
+        # A re-inspection (first_pass false) is accepted but never enters the first-pass yield window.
+        st.add(passed, first_pass, event_id, defects, opportunities)
+        self.updated_at = detected_at
+        return True, self.evaluate(ts, detected_at)
+
+    def quality_cost(
+        self, internal: float, external: float, output: float, ts: float, event_id: str, detected_at: float
+    ) -> tuple[bool, list[Alert]]:
+        if self.costs.holds(event_id):
+            return False, []
+        self.costs.add(ts, internal, external, output, event_id)
+        self.updated_at = detected_at
+        # A cost period changes the loss-rate criteria: the line is re-graded (without an evaluation count
+        # of its own, SPEC §5 counts evaluations on subgroups and inspections only).
+        self.last_result = grade(self.metrics(), self.options)
+        return True, []
+
+    def rebaseline(self, characteristic: str) -> bool:
+        char = self.characteristics.get(characteristic)
+        if char is None:
+            return False
+        char.rebaseline()
+        return True
+
+    # ------------------------------------------------------------------------------------------- roll-up
+    def metrics(self) -> LineMetrics:
+        cpk: float | None = None
+        cpk_subject: str | None = None
+        cpk_n = 0
+        unstable: list[str] = []
+        for name, char in self.characteristics.items():
+            c = char.cpk
+            if c is not None and (cpk is None or c < cpk):
+                cpk, cpk_subject = c, name
+                agg = char.aggregate()
+                cpk_n = 0 if agg is None else int(agg.n)
+            if char.stable is False:
+                unstable.append(name)
+        rty: float | None = None
+        rty_subject: str | None = None
+        rty_rel_var = 0.0  # delta method: Var(RTY)/RTY² ≈ Σ (1 − pᵢ)/(pᵢ nᵢ)
+        lowest: float | None = None
+        defects = 0
+        opportunities = 0
+        for name, st in self.stations.items():
+            fpy = st.first_pass_yield
+            if fpy is not None:
+                rty = fpy if rty is None else rty * fpy
+                if fpy > 0:
+                    rty_rel_var += (1.0 - fpy) / (fpy * st.units)
+                if lowest is None or fpy < lowest:
+                    lowest, rty_subject = fpy, name
+            # DPMO, like FPY, is assessed only from min_units units on: a handful of defect-free first units
+            # would otherwise grade a starting line at 6σ and then "degrade" it (a false alarm at start-up).
+            if st.units >= self.options.min_units:
+                defects += st.defects
+                opportunities += st.opportunities
+        dpmo = defects / opportunities * 1e6 if opportunities else None
+        return LineMetrics(
+            cpk=cpk,
+            cpk_subject=cpk_subject,
+            rty=rty,
+            rty_subject=rty_subject,
+            dpmo=dpmo,
+            sigma_level=sigma_level(dpmo) if dpmo is not None else None,
+            internal_loss_rate=self.costs.internal_loss_rate,
+            external_loss_rate=self.costs.external_loss_rate,
+            unstable=tuple(sorted(unstable)),
+            opportunities=opportunities or None,
+            cpk_se=_bissell_se(cpk, cpk_n),
+            rty_se=None if rty is None else rty * math.sqrt(rty_rel_var),
+            dpmo_se=math.sqrt(defects) / opportunities * 1e6 if opportunities else None,
+        )
+
+    def evaluate(self, event_time: float, detected_at: float) -> list[Alert]:
+        """One evaluation (SPEC §5): grade the line and let the tracker confirm a change."""
+        metrics = self.metrics()
+        result = grade(metrics, self.options)
+        assessed = frozenset(c["criterion"] for c in result.to_dict()["criteria"] if c["assessed"])
+        newly = set(assessed - self._assessed)
+        # DPMO's resolution grows with its sample (ladder.resolvable_level): a level that just became
+        # resolvable is new knowledge, like a newly assessed criterion, and must not read as a recovery.
+        resolvable = f"resolvable:{resolvable_level(metrics.opportunities)}" if metrics.opportunities else ""
+        if resolvable and resolvable not in self._assessed and "sigma_level" in assessed:
+            newly.add("sigma_level")
+        if resolvable:
+            assessed = assessed | {resolvable}
+        self._assessed = assessed
+        self.last_result = result
+        rising = None
+        current = self.grade_tracker.current
+        if result.level is not None and current is not None and result.level > current:
+            rising = grade(metrics.penalized(self.options.grade_hysteresis), self.options).level
+        return self.grade_tracker.evaluate(
+            self.line, result, metrics, event_time, detected_at, newly, rising_level=rising
+        )
+
+    def status(self) -> dict[str, Any]:
+        """The SPEC §6 status document of this line."""
+        metrics = self.metrics()
+        result = self.last_result if self.last_result is not None else grade(metrics, self.options)
+        rd = result.to_dict()
+        return {
+            "line": self.line,
+            "grade": grade_ref(self.grade_tracker.current),
+            "evaluated_grade": rd.get("grade"),
+            "cpk": metrics.cpk,
+            "rty": metrics.rty,
+            "sigma_level": metrics.sigma_level,
+            "dpmo": metrics.dpmo,
+            "internal_loss_rate": metrics.internal_loss_rate,
+            "external_loss_rate": metrics.external_loss_rate,
+            "limiting": rd.get("limiting"),
+            "criteria": rd.get("criteria", []),
+            "updated_at": to_rfc3339(self.updated_at),
+            "degradations": self.grade_tracker.degradations,
+            "characteristics": [c.status() for _, c in sorted(self.characteristics.items())],
+            "stations": [st.status() for _, st in sorted(self.stations.items())],
+        }
+
+    # ------------------------------------------------------------------------------------------ snapshot
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "line": self.line,
+            "applied": dict(self.applied),
+            "updated_at": self.updated_at,
+            "assessed": sorted(self._assessed),
+            "characteristics": {k: c.to_dict() for k, c in self.characteristics.items()},
+            "stations": {k: s.to_dict() for k, s in self.stations.items()},
+            "costs": self.costs.to_dict(),
+            "grade_tracker": self.grade_tracker.to_dict(),
+            "ooc": self.ooc.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], options: Options) -> LineState:
+        if d.get("version") != STATE_VERSION:
+            raise ValueError(f"unsupported line state version {d.get('version')!r}")
+        st = cls(str(d["line"]), options)
+        st.applied = {str(k): int(v) for k, v in d["applied"].items()}
+        st.updated_at = d["updated_at"]
+        st._assessed = frozenset(d["assessed"])
+        st.characteristics = {k: Characteristic.from_dict(v, options) for k, v in d["characteristics"].items()}
+        st.stations = {k: StationYield.from_dict(v, options) for k, v in d["stations"].items()}
+        st.costs = CostWindow.from_dict(d["costs"], options.cost_window_days)
+        st.grade_tracker = GradeTracker.from_dict(d["grade_tracker"], options)
+        st.ooc = OutOfControlTracker.from_dict(d["ooc"])
+        st.last_result = grade(st.metrics(), options)
+        return st

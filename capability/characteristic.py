@@ -1,0 +1,331 @@
+"""One characteristic: subgroups, rolling window, capability indices and control chart (SPEC §4, §4.1).
+
+Why this shape: the stream worker calls :meth:`Characteristic.add` once per measured value, so the hot path is
+plain Python with ``__slots__``, no validation beyond what the worker already did, and O(1) amortized work per
+value (Welford add into the open subgroup; on a close, O(1) amortized merges in the two-stack window).
+Everything the status needs is derived on demand from the window aggregate, which is cached between changes.
+
+Values are stored as deviations from ``shift`` (the spec midpoint, or its one limit), fixed when the
+characteristic is created, so that indices of data with a large offset and a tiny spread are exact (see
+:mod:`cpkmon.capability.indices`).
+
+The control chart's limits are frozen from a baseline: the window after the first ``min_subgroups`` subgroups
+closed since the spec was set (center = window mean, σ = σ_within of the window, nominal n = the spec's
+subgroup size) — or at once from the spec's known ``center``/``sigma``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cpkmon.capability.control import ChartPoint, ControlChart, Violation, chart_kind_for
+from cpkmon.capability.estimators import sigma_overall, sigma_within
+from cpkmon.capability.indices import Indices
+from cpkmon.capability.options import Options
+from cpkmon.capability.spec import Spec
+from cpkmon.capability.subgroups import ClosedSubgroup, SubgroupAssembler
+from cpkmon.capability.timeutil import to_rfc3339
+from cpkmon.capability.window import Agg, Entry, RollingWindow
+
+STATE_OK = "ok"
+STATE_INSUFFICIENT = "insufficient_data"
+_FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedSubgroupResult:
+    """What closing one subgroup did: its sequence number and label, the plotted point and the violations
+    raised."""
+
+    seq: int
+    subgroup: str
+    n: int
+    event_time: float
+    point: ChartPoint
+    violations: list[Violation]
+
+
+class Characteristic:
+    """Capability and control state of one characteristic of one line. See the module docstring."""
+
+    __slots__ = (
+        "_asm",
+        "_chart",
+        "_last_ts",
+        "_seq",
+        "_shift",
+        "_since_spec",
+        "_size",
+        "_values_total",
+        "_win",
+        "line",
+        "name",
+        "options",
+        "spec",
+        "station",
+    )
+
+    def __init__(
+        self, line: str, name: str, spec: Spec, options: Options, station: str | None = None
+    ) -> None:
+        self.line = line
+        self.name = name
+        self.spec = spec
+        self.options = options
+        self.station = station
+        self._shift = spec.shift
+        self._size = spec.size(options.subgroup_size)
+        self._asm = SubgroupAssembler(self._size)
+        self._win = RollingWindow(options.window_subgroups, options.window_max_age)
+        self._chart = ControlChart(options)
+        self._values_total = 0
+        self._last_ts: float | None = None
+        self._seq = 0
+        self._since_spec = 0
+        if spec.known:
+            self._freeze_known()
+
+    # ------------------------------------------------------------------ updates
+    def add(
+        self,
+        value: float,
+        ts: float,
+        event_id: str | None,
+        subgroup: str | int | None = None,
+        station: str | None = None,
+    ) -> list[ClosedSubgroupResult]:
+        """Accept one value (the caller has validated it and checked :meth:`holds`); returns the closes it
+        caused."""
+        if station is not None:
+            self.station = station
+        self._values_total += 1
+        last = self._last_ts
+        if last is None or ts > last:
+            self._last_ts = last = ts
+        closed = self._asm.add(value - self._shift, ts, event_id, subgroup)
+        max_age = self._win.max_age
+        if max_age is not None:
+            self._win.evict_before(last - max_age)
+        if not closed:
+            return []
+        return [self._close(c) for c in closed]
+
+    def flush(self) -> list[ClosedSubgroupResult]:
+        """Close the open subgroup (end of an offline file)."""
+        c = self._asm.flush()
+        return [] if c is None else [self._close(c)]
+
+    def _close(self, c: ClosedSubgroup) -> ClosedSubgroupResult:
+        self._seq = seq = self._seq + 1
+        label = c.key if c.key is not None else str(seq)
+        win = self._win
+        win.push(Entry(seq, label, c))
+        if win.max_age is not None and self._last_ts is not None:
+            win.evict_before(self._last_ts - win.max_age)
+        m = c.moments
+        n = m.n
+        r: float | None = None
+        if n >= 2:
+            kind = self._chart.chart or chart_kind_for(self._size)
+            if kind == "xbar_s":
+                r = math.sqrt(m.m2 / (n - 1))
+            elif kind == "xbar_r":
+                r = m.hi - m.lo
+        point = ChartPoint(seq, label, c.event_time, n, self._shift + m.mean, r)
+        violations = self._chart.add(point)
+        self._since_spec += 1
+        if not self._chart.frozen and self._since_spec >= self.options.min_subgroups:
+            self._try_freeze()
+        return ClosedSubgroupResult(seq, label, n, c.event_time, point, violations)
+
+    def _try_freeze(self) -> bool:
+        agg = self._win.aggregate()
+        if agg is None:
+            return False
+        sw, _ = sigma_within(agg, self.options.sigma_method)
+        if sw is None or not sw > 0.0:
+            return False
+        self._chart.freeze(self._shift + agg.mean, sw, self._size, "baseline")
+        return True
+
+    def _freeze_known(self) -> None:
+        assert self.spec.center is not None and self.spec.sigma is not None
+        self._chart.freeze(self.spec.center, self.spec.sigma, self._size, "known")
+
+    def rebaseline(self) -> None:
+        """Re-freeze the chart limits from the current window; ``ValueError`` if it has no σ_within yet."""
+        if not self._try_freeze():
+            raise ValueError("cannot re-baseline: the window has no within-subgroup variation yet")
+
+    def set_spec(self, spec: Spec) -> None:
+        """Replace the spec (a ``cpkmon.specs`` update). The window and ``shift`` stay; the chart starts over.
+
+        The shift is kept because re-expressing stored deviations would round them; any point near the
+        data serves.
+        A changed subgroup size applies from the open subgroup on.
+        """
+        if spec == self.spec:
+            return
+        self.spec = spec
+        self._size = spec.size(self.options.subgroup_size)
+        self._asm.size = self._size
+        self._chart = ControlChart(self.options)
+        self._since_spec = 0
+        if spec.known:
+            self._freeze_known()
+
+    # ------------------------------------------------------------------ queries
+    def holds(self, event_id: str) -> bool:
+        """Whether ``event_id`` is in the open subgroup or the window (how replays are recognised)."""
+        return self._win.holds(event_id) or self._asm.holds(event_id)
+
+    @property
+    def values_total(self) -> int:
+        return self._values_total
+
+    @property
+    def last_event_time(self) -> float | None:
+        return self._last_ts
+
+    @property
+    def shift(self) -> float:
+        return self._shift
+
+    @property
+    def subgroup_size(self) -> int:
+        return self._size
+
+    @property
+    def chart(self) -> ControlChart:
+        return self._chart
+
+    @property
+    def window(self) -> RollingWindow:
+        return self._win
+
+    @property
+    def seq(self) -> int:
+        """Number of subgroups closed so far (the seq of the newest)."""
+        return self._seq
+
+    def aggregate(self) -> Agg | None:
+        return self._win.aggregate()
+
+    def _capability(self) -> tuple[Agg | None, float | None, str | None, float | None, str, Indices]:
+        agg = self._win.aggregate()
+        if agg is None:
+            return None, None, None, None, STATE_INSUFFICIENT, _NO_INDICES
+        sw, est = sigma_within(agg, self.options.sigma_method)
+        so = sigma_overall(agg)
+        if len(self._win) < self.options.min_subgroups or sw is None or not sw > 0.0:
+            return agg, sw, est, so, STATE_INSUFFICIENT, _NO_INDICES
+        return agg, sw, est, so, STATE_OK, Indices.compute(self.spec, self._shift, agg.n, agg.mean, sw, so)
+
+    @property
+    def state(self) -> str:
+        return self._capability()[4]
+
+    @property
+    def indices(self) -> Indices:
+        """All None while ``insufficient_data``."""
+        return self._capability()[5]
+
+    @property
+    def cpk(self) -> float | None:
+        """None while ``insufficient_data``."""
+        return self._capability()[5].cpk
+
+    @property
+    def stable(self) -> bool | None:
+        """No enabled run rule fired inside the window; None before the chart has limits."""
+        return self._chart.stable(self._since_seq())
+
+    def _since_seq(self) -> int:
+        oldest = self._win.oldest
+        return oldest.seq if oldest is not None else self._seq + 1
+
+    def status(self) -> dict[str, object]:
+        """The SPEC §6 characteristic object (JSON-ready; see docs/design.md for the field list)."""
+        agg, sw, est, so, state, ind = self._capability()
+        since = self._since_seq()
+        spec = self.spec
+        return {
+            "characteristic": self.name,
+            "station": self.station,
+            "values_total": self._values_total,
+            "last_event_time": to_rfc3339(self._last_ts),
+            "n": 0 if agg is None else agg.n,
+            "subgroups": len(self._win),
+            "mean": None if agg is None else self._shift + agg.mean,
+            "sigma_within": sw,
+            "sigma_overall": so,
+            "cp": ind.cp,
+            "cpu": ind.cpu,
+            "cpl": ind.cpl,
+            "cpk": ind.cpk,
+            "cpk_ci": None if ind.cpk_ci is None else [ind.cpk_ci[0], ind.cpk_ci[1]],
+            "pp": ind.pp,
+            "ppu": ind.ppu,
+            "ppl": ind.ppl,
+            "ppk": ind.ppk,
+            "cpm": ind.cpm,
+            "lsl": spec.lsl,
+            "usl": spec.usl,
+            "target": spec.target,
+            "subgroup_size": self._size,
+            "sigma_method": self.options.sigma_method,
+            "sigma_estimator": est,
+            "state": state,
+            "stable": self._chart.stable(since),
+            "control": self._chart.limits(),
+            "points": self._chart.points(),
+            "violations": self._chart.violations(since),
+            "open_subgroup_values": self._asm.open_count,
+        }
+
+    # ------------------------------------------------------------------ persistence
+    def to_dict(self) -> dict[str, object]:
+        """JSON-safe state; :meth:`from_dict` restores it exactly (identical ``status()``)."""
+        return {
+            "format": _FORMAT,
+            "line": self.line,
+            "name": self.name,
+            "station": self.station,
+            "spec": self.spec.to_dict(),
+            "shift": self._shift,
+            "values_total": self._values_total,
+            "last_ts": self._last_ts,
+            "seq": self._seq,
+            "since_spec": self._since_spec,
+            "assembler": self._asm.to_dict(),
+            "window": self._win.to_dict(),
+            "chart": self._chart.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], options: Options) -> Characteristic:
+        spec = Spec.from_dict(d["spec"])
+        c = cls.__new__(cls)
+        c.line = str(d["line"])
+        c.name = str(d["name"])
+        c.spec = spec
+        c.options = options
+        c.station = d.get("station")
+        c._shift = float(d["shift"])
+        c._size = spec.size(options.subgroup_size)
+        c._asm = SubgroupAssembler.from_dict(d["assembler"])
+        c._asm.size = c._size
+        c._win = RollingWindow.from_dict(d["window"], options.window_subgroups, options.window_max_age)
+        c._chart = ControlChart.from_dict(d["chart"], options)
+        c._values_total = int(d["values_total"])
+        last = d.get("last_ts")
+        c._last_ts = None if last is None else float(last)
+        c._seq = int(d["seq"])
+        c._since_spec = int(d["since_spec"])
+        return c
+
+
+_NO_INDICES = Indices()

@@ -1,0 +1,110 @@
+"""The specification of one characteristic (SPEC §2 ``cpkmon.specs``), validated once at the edge.
+
+Why a frozen dataclass that validates in ``__post_init__``: every path that builds a spec (Kafka topic,
+start-up file, HTTP PUT, CLI) gets the same checks and the same reasons in its ``ValueError``, which the
+callers turn into a dead-letter reason or a 422.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+MAX_SUBGROUP_SIZE = 25
+
+
+def _number(name: str, value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{name} must be a number, not {type(value).__name__}")
+    x = float(value)
+    if not math.isfinite(x):
+        raise ValueError(f"{name} must be finite, not {value!r}")
+    return x
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """Limits, optional target, nominal subgroup size and optional known process center/sigma.
+
+    ``subgroup_size`` None means "the option ``subgroup_size``" (SPEC default 5); see :meth:`size`.
+    """
+
+    lsl: float | None = None
+    usl: float | None = None
+    target: float | None = None
+    subgroup_size: int | None = None
+    center: float | None = None
+    sigma: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("lsl", "usl", "target", "center", "sigma"):
+            object.__setattr__(self, name, _number(name, getattr(self, name)))
+        if self.lsl is None and self.usl is None:
+            raise ValueError("a spec needs at least one of lsl and usl")
+        if self.lsl is not None and self.usl is not None and not self.lsl < self.usl:
+            raise ValueError(f"lsl ({self.lsl}) must be less than usl ({self.usl})")
+        n = self.subgroup_size
+        if n is not None and (
+            isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SUBGROUP_SIZE
+        ):
+            raise ValueError(f"subgroup_size must be an integer from 1 to {MAX_SUBGROUP_SIZE}, not {n!r}")
+        if (self.center is None) != (self.sigma is None):
+            raise ValueError("center and sigma (known process parameters) must be given together")
+        if self.sigma is not None and not self.sigma > 0:
+            raise ValueError(f"sigma must be > 0, not {self.sigma}")
+
+    @property
+    def shift(self) -> float:
+        """The value every measurement is stored relative to: the midpoint, or the one limit of a
+        one-sided spec.
+
+        Why: with values near 1e6 and limits 5e-3 apart, ``usl − mean`` must be ``(usl − shift) −
+        mean_dev`` to be
+        exact; near the limits, ``x − shift`` is exact (Sterbenz) for the data that matter.
+        """
+        if self.lsl is not None and self.usl is not None:
+            return self.lsl + (self.usl - self.lsl) / 2.0
+        limit = self.lsl if self.lsl is not None else self.usl
+        assert limit is not None
+        return limit
+
+    @property
+    def known(self) -> bool:
+        """Whether the spec carries known process parameters (then the control chart needs no baseline)."""
+        return self.center is not None and self.sigma is not None
+
+    def size(self, default: int) -> int:
+        """The nominal subgroup size: the spec's, else ``default`` (``Options.subgroup_size``)."""
+        return self.subgroup_size if self.subgroup_size is not None else default
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> Spec:
+        """From a ``cpkmon.specs`` record (extra keys such as ``line``/``characteristic`` are ignored)."""
+        if not isinstance(data, Mapping):
+            raise ValueError("a spec must be a JSON object")
+        n = data.get("subgroup_size")
+        if n is not None and (isinstance(n, bool) or not isinstance(n, int)):
+            if isinstance(n, float) and n.is_integer():
+                n = int(n)
+            else:
+                raise ValueError(f"subgroup_size must be an integer from 1 to {MAX_SUBGROUP_SIZE}, not {n!r}")
+        return cls(
+            lsl=data.get("lsl"),  # type: ignore[arg-type]  # validated in __post_init__
+            usl=data.get("usl"),  # type: ignore[arg-type]
+            target=data.get("target"),  # type: ignore[arg-type]
+            subgroup_size=n,
+            center=data.get("center"),  # type: ignore[arg-type]
+            sigma=data.get("sigma"),  # type: ignore[arg-type]
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        d: dict[str, object] = {"lsl": self.lsl, "usl": self.usl, "target": self.target}
+        if self.subgroup_size is not None:
+            d["subgroup_size"] = self.subgroup_size
+        if self.center is not None:
+            d["center"] = self.center
+            d["sigma"] = self.sigma
+        return d

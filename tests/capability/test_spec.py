@@ -1,0 +1,53 @@
+"""Spec validation: clear reasons for every way a spec can be wrong."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from cpkmon.capability.spec import Spec
+
+
+def test_valid_specs_and_shift() -> None:
+    s = Spec(lsl=73.95, usl=74.05, target=74.0, subgroup_size=5)
+    assert s.shift == pytest.approx(74.0)
+    assert Spec(usl=2.5).shift == 2.5
+    assert Spec(lsl=92).shift == 92.0
+    assert Spec(lsl=1, usl=2).size(5) == 5 and Spec(lsl=1, usl=2, subgroup_size=1).size(5) == 1
+    k = Spec(lsl=1, usl=2, center=1.5, sigma=0.1)
+    assert k.known and not s.known
+    assert Spec.from_dict(k.to_dict()) == k
+    assert (
+        Spec.from_dict(
+            {"line": "L1", "characteristic": "x", "lsl": 1, "usl": 2, "subgroup_size": 5.0}
+        ).subgroup_size
+        == 5
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "reason"),
+    [
+        ({}, "at least one"),
+        ({"lsl": 2.0, "usl": 1.0}, "less than"),
+        ({"lsl": 1.0, "usl": 1.0}, "less than"),
+        ({"lsl": math.nan, "usl": 1.0}, "finite"),
+        ({"usl": math.inf}, "finite"),
+        ({"usl": 1.0, "target": math.nan}, "finite"),
+        ({"usl": 1.0, "subgroup_size": 0}, "subgroup_size"),
+        ({"usl": 1.0, "subgroup_size": 26}, "subgroup_size"),
+        ({"usl": 1.0, "subgroup_size": True}, "subgroup_size"),
+        ({"usl": 1.0, "center": 0.5}, "together"),
+        ({"usl": 1.0, "center": 0.5, "sigma": 0.0}, "sigma"),
+        ({"usl": "1.0"}, "number"),
+        ({"usl": True}, "number"),
+    ],
+)
+def test_invalid_specs(kwargs: dict[str, object], reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        Spec(**kwargs)  # type: ignore[arg-type]
+
+
+def test_from_dict_rejects_non_integer_size() -> None:
+    with pytest.raises(ValueError, match="subgroup_size"):
+        Spec.from_dict({"usl": 1.0, "subgroup_size": 2.5})

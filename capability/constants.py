@@ -84,6 +84,10 @@ _D3 = (
 # MVLUE-R weights f(n) = d2(n)²/d3(n)², precomputed for the hot path (index 0 is n = 2).
 _F = tuple((a / b) ** 2 for a, b in zip(_D2, _D3, strict=True))
 
+#: Read-only views for the hot path (index 0 is n = 2): d2(n) and the MVLUE-R weight f(n), without a call.
+D2_TABLE: tuple[float, ...] = _D2
+MVLUE_WEIGHTS: tuple[float, ...] = _F
+
 
 def d2(n: int) -> float:
     """Expected range of n standard normal values, n = 2..25."""
@@ -116,9 +120,9 @@ _C4_SERIES = (
     (9, -31.0 / 18432.0),
     (11, 691.0 / 180224.0),
 )
-_C4_SERIES_FROM = (
-    24  # series error < 4e-16 from here on; lgamma below (values < 25, difference exact to ~4e-15)
-)
+# From n = 24 on the series errs by < 4e-16; below it the lgamma values are < 25 and their difference
+# is exact to ~4e-15.
+_C4_SERIES_FROM = 24
 
 
 def c4(n: int | float) -> float:

@@ -26,7 +26,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from cpkmon.capability.constants import _D2, _F
+from cpkmon.capability.constants import D2_TABLE as _D2
+from cpkmon.capability.constants import MVLUE_WEIGHTS as _F
 from cpkmon.capability.moments import Moments
 from cpkmon.capability.subgroups import ClosedSubgroup
 

@@ -9,7 +9,7 @@ import random
 
 import numpy as np
 import pytest
-from cpkmon.capability.characteristic import Characteristic
+from cpkmon.capability.characteristic import Characteristic, ClosedSubgroupResult
 from cpkmon.capability.options import Options
 from cpkmon.capability.spec import Spec
 from hypothesis import given, settings
@@ -52,8 +52,8 @@ SPEC = Spec(lsl=9.0, usl=11.0, target=10.0, subgroup_size=5)
 
 def feed(
     ch: Characteristic, values: list[float], start: int = 0, t0: float = 1_763_626_502.0
-) -> list[object]:
-    out: list[object] = []
+) -> list[ClosedSubgroupResult]:
+    out: list[ClosedSubgroupResult] = []
     for i, v in enumerate(values, start=start):
         out += ch.add(v, t0 + i, f"e{i}")
     return out
@@ -108,7 +108,9 @@ def test_cpk_ci_order_for_negative_cpk() -> None:
     ch = Characteristic("L1", "c", Spec(lsl=9.6, usl=10.4, target=10.0, subgroup_size=5), Options())
     feed(ch, normal(125, mu=10.5, sd=0.1))
     s = ch.status()
-    assert s["cpk"] < 0 and s["cpk_ci"][0] < s["cpk"] < s["cpk_ci"][1]
+    cpk, ci = s["cpk"], s["cpk_ci"]
+    assert isinstance(cpk, float) and isinstance(ci, list)
+    assert cpk < 0 and ci[0] < cpk < ci[1]
 
 
 def test_chart_baseline_freezes_after_min_subgroups() -> None:
@@ -150,7 +152,7 @@ def test_stable_only_looks_inside_the_window() -> None:
     feed(ch, normal(25, seed=3, sd=0.1))
     assert ch.stable is True
     res = feed(ch, [12.0] * 5, start=25)  # a subgroup mean 20σ/√5 out: test 1
-    assert res and any(v.rule == 1 for r in res for v in r.violations)  # type: ignore[attr-defined]
+    assert res and any(v.rule == 1 for r in res for v in r.violations)
     s = ch.status()
     assert s["stable"] is False and s["violations"]
     feed(ch, normal(5 * 5, seed=4, sd=0.1), start=30)  # the outlier subgroup leaves the 5-subgroup window

@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     worker_port: int = 6066
     data_dir: Path = Path(".cpkmon")
     partitions: int = Field(default=8, ge=1)
+    replication_factor: int = Field(default=1, ge=1, description="for topics the worker creates")
     embedded_broker_port: int = 9092
     specs_file: Path | None = None
 
@@ -68,6 +69,7 @@ class Settings(BaseSettings):
 
     # --- ladder and alerts (SPEC §5) ------------------------------------------------------------------------
     confirm_evaluations: int = Field(default=3, ge=1)
+    grade_hysteresis: float = Field(default=0.05, ge=0, le=1)
     require_all_criteria: bool = False
 
     # --- pipeline -------------------------------------------------------------------------------------------
@@ -77,6 +79,20 @@ class Settings(BaseSettings):
     checkpoint_interval_ms: int = Field(default=1000, ge=10)
     session_timeout_ms: int = Field(default=10_000, ge=1000, description="consumer group session timeout")
     heartbeat_interval_ms: int = Field(default=1_000, ge=100)
+
+    # --- api ------------------------------------------------------------------------------------------------
+    api_sse_queue: int = Field(
+        default=1000, ge=1, description="alerts buffered per SSE client; past it the client is cut off and "
+        "resumes with Last-Event-ID (a slow client never stalls the view)"
+    )
+    api_write_wait_ms: int = Field(
+        default=5000, ge=0, description="how long a write waits for its own record to reach the view, so a GET "
+        "right after a PUT/ack sees it (read-your-writes)"
+    )
+    api_view_fetch_ms: int = Field(default=200, ge=10, description="view consumer poll timeout")
+    api_metadata_refresh_ms: int = Field(
+        default=10_000, ge=100, description="how often the view looks for new partitions of its topics"
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -122,5 +138,6 @@ def core_options(settings: Settings) -> Options:
         min_units=settings.min_units,
         cost_window_days=settings.cost_window_days,
         confirm_evaluations=settings.confirm_evaluations,
+        grade_hysteresis=settings.grade_hysteresis,
         require_all_criteria=settings.require_all_criteria,
     )

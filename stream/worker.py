@@ -1,0 +1,407 @@
+"""The worker's ingest loop: consume input partitions in batches, apply, publish, checkpoint.
+
+Why not one Faust agent per topic: SPEC §10 measured Faust's per-message stream path at ≈ 3.6 % of the raw
+consume-and-decode ceiling on this machine (``Consumer._drain_messages`` awaits several tasks per message), and
+Faust tables restore through ListOffsets end offsets, which are wrong on the embedded broker. So the Faust app
+(:mod:`cpkmon.stream.app`) hosts this loop as a service: an aiokafka group consumer with the *range* assignor
+(co-partitioned input topics land on the same worker), ``getmany`` batches, and our own checkpoints
+(:mod:`cpkmon.stream.checkpoint`).
+
+Order of effects per batch: apply records → publish alerts, dead letters and re-keyed records and wait for
+their acks → publish due status documents → every ``checkpoint_interval_ms`` write the dirty lines' states and
+then the partition record. A crash anywhere replays from the last partition record: outputs may be published
+again (alerts byte-identical with the same id, status last-writer-wins), state effects never twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+
+from cpkmon.capability.options import Options
+from cpkmon.settings import Settings, core_options
+from cpkmon.stream import checkpoint
+from cpkmon.stream.events import Kind
+from cpkmon.stream.metrics import WorkerMetrics
+from cpkmon.stream.processor import Outputs, PartitionProcessor, SpecsBehind
+from cpkmon.stream.specs import SpecRegistry, load_specs_file, spec_key
+from cpkmon.topics import ensure_topics
+
+log = logging.getLogger("cpkmon.worker")
+GROUP_ID = "cpkmon-worker"
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        await self.worker.on_revoked({tp.partition for tp in revoked})
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        await self.worker.on_assigned({tp.partition for tp in assigned})
+
+
+class Worker:
+    """One cpkmon worker process (several may run: they split the partitions)."""
+
+    def __init__(self, settings: Settings, metrics: WorkerMetrics | None = None) -> None:
+        self.settings = settings
+        self.options: Options = core_options(settings)
+        self.bootstrap = settings.bootstrap_servers()
+        self.kinds: dict[str, Kind] = {
+            settings.topic_measurements: "measurement",
+            settings.topic_inspections: "inspection",
+            settings.topic_quality_costs: "quality_cost",
+        }
+        self.specs = SpecRegistry(settings.subgroup_size)
+        self.out = Outputs()
+        self.processors: dict[int, PartitionProcessor] = {}
+        self.partitions = settings.partitions
+        self.metrics = metrics or WorkerMetrics()
+        self.metrics.bind(self)
+        self.lock = asyncio.Lock()
+        self.consumer: AIOKafkaConsumer | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self.spec_consumer: AIOKafkaConsumer | None = None
+        self.ready = asyncio.Event()
+        self.stopping = asyncio.Event()
+        self.last_status: dict[str, float] = {}
+        self.last_checkpoint = time.monotonic()
+        self.first_event_at: float | None = None
+        self.started_at = time.monotonic()
+        self._spec_task: asyncio.Task[None] | None = None
+        self._spec_rounds = 0  # completed fetch rounds of the spec follower that ended at the high watermark
+        self._spec_round = asyncio.Condition()
+
+    # -------------------------------------------------------------------------------------------- lifecycle
+    async def start(self) -> None:
+        counts = await ensure_topics(self.settings)
+        inputs = {counts.get(t) for t in self.kinds}
+        if len(inputs) != 1 or None in inputs:
+            raise RuntimeError(f"input topics must exist with equal partition counts, found {counts}")
+        self.partitions = int(next(iter(inputs)))  # type: ignore[arg-type]
+        if counts.get(self.settings.topic_checkpoints) != self.partitions:
+            raise RuntimeError("the checkpoint topic must have as many partitions as the input topics")
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap,
+            acks="all",
+            linger_ms=5,
+            max_request_size=max(self.settings.max_message_bytes * 2, 8 << 20),
+        )
+        await self.producer.start()
+        await self._load_specs()
+        self._spec_task = asyncio.create_task(self._follow_specs(), name="cpkmon-specs")
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=GROUP_ID,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            partition_assignment_strategy=(RangePartitionAssignor,),
+            session_timeout_ms=self.settings.session_timeout_ms,
+            heartbeat_interval_ms=self.settings.heartbeat_interval_ms,
+            rebalance_timeout_ms=max(self.settings.session_timeout_ms, 10_000),
+            max_partition_fetch_bytes=4 << 20,
+            fetch_max_bytes=32 << 20,
+            max_poll_records=5_000,  # bounds one batch's CPU time, keeping the loop responsive
+            fetch_max_wait_ms=50,
+        )
+        self.consumer.subscribe(list(self.kinds), listener=_Rebalance(self))
+        await self.consumer.start()
+
+    async def stop(self) -> None:
+        self.stopping.set()
+        if self._spec_task:
+            self._spec_task.cancel()
+        if self.consumer is not None:
+            async with self.lock:
+                await self._flush_outputs()
+                await self._publish_status(force=True)
+                await self._checkpoint(set(self.processors))
+            await self.consumer.stop()
+        if self.spec_consumer is not None:
+            await self.spec_consumer.stop()
+        if self.producer is not None:
+            await self.producer.stop()
+
+    async def run(self) -> None:
+        """The ingest loop; returns when :meth:`stop` is called."""
+        assert self.consumer is not None
+        interval = self.settings.status_interval_ms / 1000.0
+        while not self.stopping.is_set():
+            batch = await self.consumer.getmany(timeout_ms=min(50, max(5, int(interval * 500))))
+            async with self.lock:
+                if batch:
+                    await self._apply(batch)
+                await self._flush_outputs()
+                await self._publish_status()
+                if (time.monotonic() - self.last_checkpoint) * 1000 >= self.settings.checkpoint_interval_ms:
+                    await self._checkpoint(set(self.processors))
+
+    async def _apply(self, batch: dict[TopicPartition, list[Any]]) -> None:
+        now = time.time()
+        for tp, records in batch.items():
+            proc = self.processors.get(tp.partition)
+            if proc is None:
+                log.warning("records of unassigned %s ignored (revoked during the fetch)", tp)
+                continue
+            topic = tp.topic
+            i = 0
+            while i < len(records):
+                try:
+                    for rec in records[i:]:
+                        proc.handle(topic, rec.offset, rec.timestamp, rec.key, rec.value)
+                        i += 1
+                except SpecsBehind:
+                    # records[i] names an unknown characteristic: read the specs topic to its end, then hand
+                    # the same record in again; a spec still missing then is dead-lettered (no_spec).
+                    await self._specs_caught_up()
+                    proc.specs_verified = True
+                    try:
+                        rec = records[i]
+                        proc.handle(topic, rec.offset, rec.timestamp, rec.key, rec.value)
+                        i += 1
+                    finally:
+                        proc.specs_verified = False
+            if records:
+                self.metrics.observe_latency(now - records[-1].timestamp / 1000.0)
+        if self.first_event_at is None and any(self.out.counts.values()):
+            self.first_event_at = time.monotonic()
+
+    # ---------------------------------------------------------------------------------------------- output
+    async def _flush_outputs(self) -> None:
+        out = self.out
+        if not (out.alerts or out.dead_letters or out.forwards or out.counts):
+            return
+        assert self.producer is not None
+        futures = []
+        send = self.producer.send
+        for doc in out.alerts:
+            futures.append(await send(self.settings.topic_alerts, orjson.dumps(doc), key=doc["line"].encode()))
+        for dl in out.dead_letters:
+            futures.append(await send(self.settings.topic_dead_letter, orjson.dumps(dl, default=str)))
+        for topic, partition, key, value in out.forwards:
+            futures.append(await send(topic, value, key=key.encode(), partition=partition))
+        if futures:
+            await asyncio.gather(*futures)
+        self.metrics.count(out)
+        out.clear()
+
+    async def _publish_status(self, force: bool = False) -> None:
+        assert self.producer is not None
+        now = time.monotonic()
+        interval = self.settings.status_interval_ms / 1000.0
+        futures = []
+        for proc in self.processors.values():
+            if not proc.dirty_status:
+                continue
+            due = [
+                line
+                for line in proc.dirty_status
+                if force or line in proc.grade_changed or now - self.last_status.get(line, 0.0) >= interval
+            ]
+            for line in due:
+                doc = proc.lines[line].status()
+                futures.append(
+                    await self.producer.send(self.settings.topic_line_status, orjson.dumps(doc), key=line.encode())
+                )
+                self.last_status[line] = now
+                proc.dirty_status.discard(line)
+                proc.grade_changed.discard(line)
+        if futures:
+            await asyncio.gather(*futures)
+            self.metrics.status_published(len(futures))
+
+    async def _checkpoint(self, partitions: set[int]) -> None:
+        """Dirty lines, then each partition's applied offsets (see :mod:`cpkmon.stream.checkpoint`)."""
+        assert self.producer is not None
+        self.last_checkpoint = time.monotonic()
+        topic = self.settings.topic_checkpoints
+        futures = []
+        written = 0
+        for p in partitions:
+            proc = self.processors.get(p)
+            if proc is None or not proc.applied:
+                continue
+            if proc.dirty_checkpoint:
+                proc.mark_checkpointed(proc.dirty_checkpoint)
+                for line in proc.dirty_checkpoint:
+                    value = checkpoint.encode_line(proc.lines[line])
+                    futures.append(await self.producer.send(topic, value, key=line.encode(), partition=p))
+                    written += len(value)
+                proc.dirty_checkpoint.clear()
+            elif proc.applied == getattr(proc, "_checkpointed", None):
+                continue
+            futures.append(
+                await self.producer.send(
+                    topic, checkpoint.encode_partition(proc.applied), key=checkpoint.PARTITION_KEY, partition=p
+                )
+            )
+            log.debug("checkpoint p%d applied=%s", p, proc.applied)
+            proc._checkpointed = dict(proc.applied)  # type: ignore[attr-defined]
+        if futures:
+            await asyncio.gather(*futures)
+            self.metrics.checkpointed(written)
+            await self._commit(partitions)
+
+    async def _commit(self, partitions: set[int]) -> None:
+        """Commit what the checkpoint covers, for Kafka tooling only (restores seek from checkpoints)."""
+        assert self.consumer is not None
+        offsets = {}
+        assigned = self.consumer.assignment()
+        for p in partitions:
+            proc = self.processors.get(p)
+            if proc is None:
+                continue
+            for topic, off in proc.applied.items():
+                tp = TopicPartition(topic, p)
+                if tp in assigned:
+                    offsets[tp] = off + 1
+        if offsets:
+            try:
+                await self.consumer.commit(offsets)
+            except Exception as exc:  # a commit during a rebalance may fail; the checkpoint is what counts
+                log.debug("offset commit skipped: %s", exc)
+
+    # ------------------------------------------------------------------------------------------- rebalance
+    async def on_revoked(self, partitions: set[int]) -> None:
+        async with self.lock:
+            if self.producer is not None:
+                await self._flush_outputs()
+                await self._publish_status(force=True)
+                await self._checkpoint(partitions & set(self.processors))
+            for p in partitions:
+                self.processors.pop(p, None)
+            self.metrics.assigned(len(self.processors))
+
+    async def on_assigned(self, partitions: set[int]) -> None:
+        assert self.consumer is not None
+        async with self.lock:
+            new = sorted(p for p in partitions if p not in self.processors)
+            if new:
+                restored = await checkpoint.restore(
+                    self.bootstrap, self.settings.topic_checkpoints, new, self.options
+                )
+                for p in new:
+                    proc = PartitionProcessor(
+                        p,
+                        self.partitions,
+                        self.options,
+                        self.specs,
+                        self.kinds,
+                        self.settings.max_message_bytes,
+                        self.out,
+                    )
+                    r = restored[p]
+                    log.info(
+                        "restore p%d: %d records, applied=%s, lines=%s",
+                        p,
+                        r.records,
+                        r.applied,
+                        {n: (st.applied, sum(c.values_total for c in st.characteristics.values()))
+                         for n, st in r.lines.items()},
+                    )
+                    proc.restore(r.applied, r.lines)
+                    proc._checkpointed = dict(r.applied)  # type: ignore[attr-defined]
+                    proc.dirty_status.update(r.lines)  # republish what the state says (idempotent)
+                    self.processors[p] = proc
+                    self.metrics.restored(len(r.lines), r.records)
+                    for topic in self.kinds:
+                        self.consumer.seek(TopicPartition(topic, p), proc.position(topic))
+                log.info("assigned partitions %s (restored %d lines)", new, sum(len(restored[p].lines) for p in new))
+            self.metrics.assigned(len(self.processors))
+            self.ready.set()
+
+    # ----------------------------------------------------------------------------------------------- specs
+    async def _load_specs(self) -> None:
+        """Publish the start-up spec file (if any), then read the specs topic to its high watermark."""
+        assert self.producer is not None
+        if self.settings.specs_file is not None:
+            for doc in load_specs_file(self.settings.specs_file):
+                key = spec_key(str(doc.get("line")), str(doc.get("characteristic")))
+                await self.producer.send_and_wait(self.settings.topic_specs, orjson.dumps(doc), key=key.encode())
+        self.spec_consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=50
+        )
+        await self.spec_consumer.start()
+        parts = self.spec_consumer.partitions_for_topic(self.settings.topic_specs)
+        if not parts:
+            await self.spec_consumer.force_metadata_update()  # type: ignore[no-untyped-call]
+            parts = self.spec_consumer.partitions_for_topic(self.settings.topic_specs) or {0}
+        tps = [TopicPartition(self.settings.topic_specs, p) for p in sorted(parts)]
+        for rec in await checkpoint.read_to_high_watermark(self.spec_consumer, tps):
+            await self._spec_record(rec)
+
+    async def _follow_specs(self) -> None:
+        assert self.spec_consumer is not None
+        while not self.stopping.is_set():
+            try:
+                batch = await self.spec_consumer.getmany(timeout_ms=100)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep following through broker hiccups
+                log.warning("spec consumer: %s", exc)
+                await asyncio.sleep(0.5)
+                continue
+            for records in batch.values():
+                for rec in records:
+                    await self._spec_record(rec)
+            if not batch:  # an empty round: the broker had no spec beyond our position (see _specs_caught_up)
+                async with self._spec_round:
+                    self._spec_rounds += 1
+                    self._spec_round.notify_all()
+
+    async def _specs_caught_up(self) -> None:
+        """Wait until the spec follower has read every spec produced before this call.
+
+        That is two empty fetch rounds after the call (the follower fetches with ``fetch_max_wait_ms=50`` in
+        100 ms rounds, so they span a whole fetch that started after the call). The fetch high watermark is not
+        used: the embedded broker's can lag behind its log. Bounded by CPKMON_SPEC_HOLD_SECONDS.
+        """
+        target = self._spec_rounds + checkpoint.EMPTY_ROUNDS
+        try:
+            async with self._spec_round:
+                await asyncio.wait_for(
+                    self._spec_round.wait_for(lambda: self._spec_rounds >= target),
+                    timeout=self.settings.spec_hold_seconds,
+                )
+        except TimeoutError:
+            log.warning("specs topic not caught up within %.1f s", self.settings.spec_hold_seconds)
+
+    async def _spec_record(self, rec: Any) -> None:
+        change = self.specs.apply_record(rec.key, rec.value)
+        if change.action == "invalid":
+            assert self.producer is not None
+            doc = {
+                "topic": rec.topic,
+                "partition": rec.partition,
+                "offset": rec.offset,
+                "reason": change.reason,
+                "payload": change.payload,
+            }
+            await self.producer.send_and_wait(self.settings.topic_dead_letter, orjson.dumps(doc, default=str))
+            self.metrics.spec_rejected(rec.topic, "invalid_spec")
+        elif change.action == "rebaseline" and change.line and change.characteristic:
+            for proc in self.processors.values():
+                proc.rebaseline(change.line, change.characteristic)
+
+    # ------------------------------------------------------------------------------------------------ view
+    def lag(self) -> dict[tuple[str, int], int]:
+        """Consumer lag per assigned partition from fetch high watermarks (end offsets are wrong on Tansu)."""
+        if self.consumer is None:
+            return {}
+        out = {}
+        for tp in self.consumer.assignment():
+            hw = self.consumer.highwater(tp)
+            proc = self.processors.get(tp.partition)
+            if hw is None or proc is None:
+                continue
+            out[(tp.topic, tp.partition)] = max(0, hw - proc.position(tp.topic))
+        return out

@@ -1,0 +1,1051 @@
+// cpkmon control room — vanilla ES module, no build step, no external requests.
+// Every piece of data reaches the DOM through textContent / setAttribute (never innerHTML).
+
+const API = '/api/v1';
+const KEY_STORE = 'cpkmon.apiKey';
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+// SPEC §5 ladder (names are the contract; the status document may carry name_zh, this is the fallback).
+const LEVELS = [
+  { level: 1, name: 'experience', zh: '经验级' },
+  { level: 2, name: 'inspection', zh: '检验级' },
+  { level: 3, name: 'assurance', zh: '保证级' },
+  { level: 4, name: 'prevention', zh: '预防级' },
+  { level: 5, name: 'excellence', zh: '卓越级' },
+];
+
+// Nelson tests (SPEC §4.1, Minitab defaults).
+const RULES = {
+  1: 'one point beyond 3σ',
+  2: '9 in a row on one side',
+  3: '6 in a row increasing or decreasing',
+  4: '14 in a row alternating',
+  5: '2 of 3 beyond 2σ, same side',
+  6: '4 of 5 beyond 1σ, same side',
+  7: '15 in a row within 1σ',
+  8: '8 in a row beyond 1σ, either side',
+};
+
+const CHARTS = {
+  xbar_r: { x: 'X̄', r: 'R', name: 'X̄–R' },
+  xbar_s: { x: 'X̄', r: 'S', name: 'X̄–S' },
+  i_mr: { x: 'I', r: 'MR', name: 'I–MR' },
+};
+
+const state = {
+  lines: new Map(), // line -> list row (GET /lines or SSE status)
+  details: new Map(), // line -> status document (GET /lines/{line})
+  alerts: [], // newest first
+  alertIds: new Set(),
+  open: null, // line whose detail is shown
+  fetching: new Map(), // line -> {busy, again}
+};
+
+// ---------------------------------------------------------------------------------------------- DOM helpers
+
+function append(el, kids) {
+  for (const kid of kids.flat(Infinity)) {
+    if (kid == null || kid === false) continue;
+    el.append(kid instanceof Node ? kid : String(kid));
+  }
+  return el;
+}
+
+function setAttrs(el, attrs) {
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v == null || v === false) continue;
+    if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+    else if (k === 'class') el.setAttribute('class', v);
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+  return el;
+}
+
+function h(tag, attrs, ...kids) {
+  return append(setAttrs(document.createElement(tag), attrs), kids);
+}
+
+function s(tag, attrs, ...kids) {
+  return append(setAttrs(document.createElementNS(SVG_NS, tag), attrs), kids);
+}
+
+const $ = (id) => document.getElementById(id);
+
+// ---------------------------------------------------------------------------------------------- formatting
+
+const isNum = (v) => typeof v === 'number' && Number.isFinite(v);
+const fmt = (v, d = 2) => (isNum(v) ? v.toFixed(d) : '—');
+const pct = (v, d = 1) => (isNum(v) ? `${(v * 100).toFixed(d)} %` : '—');
+const sig = (v) => (isNum(v) ? `${v.toFixed(2)}σ` : v === Infinity ? '∞' : '—');
+const int = (v) => (isNum(v) ? Math.round(v).toLocaleString('en-US') : '—');
+
+function dpmo(v) {
+  if (!isNum(v)) return '—';
+  if (v >= 100) return int(v);
+  return v.toPrecision(3);
+}
+
+/** Decimals that show a measurement to about 1/100 of its spread. */
+function decimalsFor(spread) {
+  if (!isNum(spread) || spread <= 0) return 4;
+  return Math.max(0, Math.min(7, Math.ceil(-Math.log10(spread)) + 1));
+}
+
+function parseTime(t) {
+  if (t == null) return null;
+  const d = typeof t === 'number' ? new Date(t > 1e11 ? t : t * 1000) : new Date(t);
+  return Number.isNaN(d.getTime()) ? null : d;
+}
+
+const pad = (n) => String(n).padStart(2, '0');
+
+function clock(d) {
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+function when(t) {
+  const d = parseTime(t);
+  if (!d) return '—';
+  const now = new Date();
+  const sameDay = d.toDateString() === now.toDateString();
+  return sameDay ? clock(d) : `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${clock(d)}`;
+}
+
+function timeEl(t, cls) {
+  const d = parseTime(t);
+  return h('time', { class: cls, datetime: d ? d.toISOString() : null, title: d ? d.toISOString() : null }, when(t));
+}
+
+function levelInfo(grade) {
+  if (!grade || !isNum(grade.level)) return null;
+  const base = LEVELS.find((l) => l.level === grade.level) || {};
+  return {
+    level: grade.level,
+    name: grade.name || base.name || `level ${grade.level}`,
+    zh: grade.name_zh || grade.chinese || base.zh || '',
+  };
+}
+
+const CRITERIA = {
+  cpk: { label: 'Cpk', f: (v) => fmt(v), cmp: '≥' },
+  line_cpk: { label: 'Cpk', f: (v) => fmt(v), cmp: '≥' },
+  rty: { label: 'RTY', f: (v) => pct(v), cmp: '≥' },
+  sigma_level: { label: 'σ level', f: sig, cmp: '≥' },
+  dpmo: { label: 'DPMO', f: dpmo, cmp: '≤' },
+  internal_loss_rate: { label: 'internal loss', f: (v) => pct(v, 2), cmp: '<' },
+  internal_loss: { label: 'internal loss', f: (v) => pct(v, 2), cmp: '<' },
+  external_loss_rate: { label: 'external loss', f: (v) => pct(v, 2), cmp: '<' },
+  external_loss: { label: 'external loss', f: (v) => pct(v, 2), cmp: '<' },
+  stability: { label: 'stability', f: (v) => (v === true ? 'stable' : v === false ? 'unstable' : String(v ?? '—')), cmp: '' },
+};
+
+function criterion(name) {
+  return CRITERIA[name] || { label: String(name ?? '—').replaceAll('_', ' '), f: (v) => (isNum(v) ? fmt(v, 3) : String(v ?? '—')), cmp: '≥' };
+}
+
+/** "Cpk 1.21 at bore_diameter · needs ≥ 1.33" as DOM nodes. */
+function limitingNodes(lim) {
+  if (!lim || !lim.criterion) return [h('span', { class: 'muted' }, 'no limiting criterion')];
+  const c = criterion(lim.criterion);
+  const out = [h('span', { class: 'lim-crit' }, c.label), ' ', h('span', { class: 'lim-val' }, c.f(lim.value))];
+  if (lim.subject) out.push(' at ', h('span', { class: 'lim-subj' }, String(lim.subject)));
+  if (lim.threshold != null) out.push(h('span', { class: 'lim-need' }, ` · needs ${c.cmp} ${c.f(lim.threshold)}`.replace('  ', ' ')));
+  return out;
+}
+
+function gradeBadge(grade, size = '') {
+  const g = levelInfo(grade);
+  if (!g) {
+    return h('div', { class: `grade-badge lvl-none ${size}`, 'data-grade-level': 'none' },
+      h('span', { class: 'g-level' }, '–'),
+      h('span', { class: 'g-names' }, h('span', { class: 'g-name' }, 'no grade'), h('span', { class: 'g-zh' }, '未评级')));
+  }
+  return h('div', { class: `grade-badge lvl-${g.level} ${size}`, 'data-grade-level': g.level },
+    h('span', { class: 'g-level' }, String(g.level)),
+    h('span', { class: 'g-names' }, h('span', { class: 'g-name' }, g.name), h('span', { class: 'g-zh', lang: 'zh' }, g.zh)));
+}
+
+function gradeChip(grade) {
+  const g = levelInfo(grade);
+  if (!g) return h('span', { class: 'chip lvl-none' }, 'no grade');
+  return h('span', { class: `chip lvl-${g.level}` }, `${g.level} ${g.name}`);
+}
+
+function stability(detail) {
+  if (!detail || !Array.isArray(detail.characteristics)) return null;
+  const flags = detail.characteristics.map((c) => c.stable);
+  if (flags.some((f) => f === false)) return 'unstable';
+  if (flags.some((f) => f === true)) return 'stable';
+  return 'pending';
+}
+
+function stabilityPill(st) {
+  const text = { stable: 'stable', unstable: 'unstable', pending: 'no baseline' }[st];
+  if (!text) return null;
+  return h('span', { class: `pill stab-${st}`, 'data-stability': st }, text);
+}
+
+// ---------------------------------------------------------------------------------------------- HTTP
+
+async function getJSON(path) {
+  const r = await fetch(API + path, { headers: { Accept: 'application/json' }, cache: 'no-store' });
+  if (!r.ok) throw new Error(`${path}: HTTP ${r.status}`);
+  return r.json();
+}
+
+// ---------------------------------------------------------------------------------------------- tiles
+
+function sortedLines() {
+  return [...state.lines.keys()].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+}
+
+function renderTile(line) {
+  const row = state.lines.get(line);
+  const detail = state.details.get(line);
+  const g = levelInfo(row.grade);
+  const lim = detail ? detail.limiting : undefined;
+  const tile = h('article', {
+    class: `tile lvl-${g ? g.level : 'none'}${state.open === line ? ' open' : ''}`,
+    'data-line': line,
+    'data-grade-level': g ? g.level : 'none',
+    tabindex: 0,
+    role: 'button',
+    'aria-pressed': state.open === line ? 'true' : 'false',
+    'aria-label': `line ${line}, ${g ? `grade ${g.level} ${g.name}` : 'no grade'}`,
+    onclick: () => toggleLine(line),
+    onkeydown: (e) => {
+      if (e.key === 'Enter' || e.key === ' ') {
+        e.preventDefault();
+        toggleLine(line);
+      }
+    },
+  },
+  h('div', { class: 'tile-head' }, h('h3', { class: 'tile-line', title: line }, line), stabilityPill(stability(detail))),
+  gradeBadge(row.grade),
+  h('dl', { class: 'metrics' },
+    h('div', { class: 'm m-cpk' }, h('dt', {}, 'Cpk'), h('dd', {}, fmt(row.cpk))),
+    h('div', { class: 'm m-rty' }, h('dt', {}, 'RTY'), h('dd', {}, pct(row.rty))),
+    h('div', { class: 'm m-sigma' }, h('dt', {}, 'σ level'), h('dd', {}, sig(row.sigma_level)))),
+  h('p', { class: 'limiting' }, lim === undefined ? h('span', { class: 'muted' }, '…') : limitingNodes(lim)),
+  h('p', { class: 'updated' }, 'updated ', timeEl(row.updated_at)));
+  const old = document.querySelector(`.tile[data-line="${CSS.escape(line)}"]`);
+  if (old) {
+    if (old.classList.contains('flash')) tile.classList.add('flash');
+    const hadFocus = document.activeElement === old;
+    old.replaceWith(tile);
+    if (hadFocus) tile.focus({ preventScroll: true });
+  } else {
+    const tiles = $('tiles');
+    const order = sortedLines();
+    const next = order.slice(order.indexOf(line) + 1).map((l) => tiles.querySelector(`.tile[data-line="${CSS.escape(l)}"]`)).find(Boolean);
+    tiles.insertBefore(tile, next || null);
+  }
+  $('tiles-empty').hidden = state.lines.size > 0;
+  return tile;
+}
+
+function flashTile(line) {
+  const tile = document.querySelector(`.tile[data-line="${CSS.escape(line)}"]`);
+  if (!tile) return;
+  tile.classList.remove('flash');
+  void tile.offsetWidth; // restart the animation
+  tile.classList.add('flash');
+  setTimeout(() => tile.classList.remove('flash'), 2500);
+}
+
+// ---------------------------------------------------------------------------------------------- line detail
+
+function toggleLine(line) {
+  openLine(state.open === line ? null : line);
+}
+
+function openLine(line) {
+  const prev = state.open;
+  state.open = line;
+  for (const l of [prev, line]) if (l && state.lines.has(l)) renderTile(l);
+  // With a line open the tiles shrink to a strip (the overview stays in sight, the charts get the room).
+  $('tiles').classList.toggle('compact', Boolean(line));
+  const target = line ? `#line=${encodeURIComponent(line)}` : '';
+  if (location.hash !== target) history.replaceState(null, '', target || location.pathname + location.search);
+  if (!line) {
+    $('detail').hidden = true;
+    $('detail').replaceChildren();
+    return;
+  }
+  if (state.details.has(line)) renderDetail(line);
+  else {
+    $('detail').hidden = false;
+    $('detail').replaceChildren(h('p', { class: 'loading' }, `loading ${line}…`));
+  }
+  refreshDetail(line);
+  requestAnimationFrame(() => { // bring the detail into view only when it would open out of sight
+    if ($('detail').getBoundingClientRect().top > window.innerHeight * 0.6) $('detail').scrollIntoView({ block: 'start', behavior: 'smooth' });
+  });
+}
+
+function fetchState(line) {
+  if (!state.fetching.has(line)) state.fetching.set(line, { busy: false, again: false, last: 0, timer: null });
+  return state.fetching.get(line);
+}
+
+// A status event refetches the line's detail (limiting criterion, stability, charts), coalesced: the open line
+// at most once a second, the others at most every 5 s, so a busy plant does not flood the API.
+function scheduleDetail(line) {
+  const f = fetchState(line);
+  if (f.timer) return;
+  const gap = state.open === line ? 1000 : 5000;
+  f.timer = setTimeout(() => {
+    f.timer = null;
+    refreshDetail(line);
+  }, Math.max(0, f.last + gap - Date.now()));
+}
+
+async function refreshDetail(line) {
+  const f = fetchState(line);
+  if (f.busy) {
+    f.again = true;
+    return;
+  }
+  f.busy = true;
+  f.last = Date.now();
+  try {
+    const doc = await getJSON(`/lines/${encodeURIComponent(line)}`);
+    state.details.set(line, doc);
+    const row = state.lines.get(line) || {};
+    state.lines.set(line, { ...row, line, grade: doc.grade, cpk: doc.cpk, rty: doc.rty, sigma_level: doc.sigma_level, updated_at: doc.updated_at ?? row.updated_at });
+    renderTile(line);
+    if (state.open === line) renderDetail(line);
+  } catch (err) {
+    if (state.open === line && !state.details.has(line)) $('detail').replaceChildren(h('p', { class: 'error' }, String(err.message || err)));
+  } finally {
+    f.busy = false;
+    if (f.again) {
+      f.again = false;
+      setTimeout(() => refreshDetail(line), 150);
+    }
+  }
+}
+
+function metric(label, value, cls = '') {
+  return h('div', { class: `m ${cls}` }, h('dt', {}, label), h('dd', {}, value));
+}
+
+function renderDetail(line) {
+  const doc = state.details.get(line);
+  const box = $('detail');
+  if (!doc) return;
+  const chars = Array.isArray(doc.characteristics) ? doc.characteristics : [];
+  const stations = Array.isArray(doc.stations) ? doc.stations : [];
+  const criteria = Array.isArray(doc.criteria) ? doc.criteria : [];
+  const view = h('div', { class: 'detail-inner', 'data-line': line },
+    h('header', { class: 'detail-head' },
+      h('h2', { class: 'detail-title' }, h('span', { class: 'muted' }, 'line '), line),
+      gradeBadge(doc.grade, 'big'),
+      h('div', { class: 'detail-limiting' },
+        h('div', {}, h('span', { class: 'muted' }, 'limiting '), limitingNodes(doc.limiting)),
+        h('div', { class: 'muted small' }, 'updated ', timeEl(doc.updated_at), ` · ${chars.length} characteristic${chars.length === 1 ? '' : 's'} · ${stations.length} station${stations.length === 1 ? '' : 's'}`)),
+      h('button', { type: 'button', class: 'close', title: 'close (Esc)', 'aria-label': 'close line detail', onclick: () => openLine(null) }, '✕')),
+    h('dl', { class: 'metrics wide' },
+      metric('Cpk', fmt(doc.cpk)),
+      metric('RTY', pct(doc.rty)),
+      metric('σ level', sig(doc.sigma_level)),
+      metric('DPMO', dpmo(doc.dpmo)),
+      metric('internal loss', pct(doc.internal_loss_rate, 2)),
+      metric('external loss', pct(doc.external_loss_rate, 2))),
+    h('div', { class: 'chars' }, chars.length ? chars.map(charCard) : h('p', { class: 'empty' }, 'No characteristic has data yet.')),
+    h('div', { class: 'detail-grid' },
+      criteriaTable(criteria),
+      stationsBlock(stations)));
+  box.hidden = false;
+  box.replaceChildren(view);
+}
+
+function criteriaTable(criteria) {
+  if (!criteria.length) return h('section', { class: 'criteria' }, h('h3', {}, 'Criteria'), h('p', { class: 'muted' }, '—'));
+  return h('section', { class: 'criteria' }, h('h3', {}, 'Criteria'),
+    h('table', {},
+      h('thead', {}, h('tr', {}, h('th', {}, 'criterion'), h('th', { class: 'num' }, 'value'), h('th', {}, 'subject'),
+        h('th', {}, 'meets'), h('th', { class: 'num' }, 'next level needs'))),
+      h('tbody', {}, criteria.map((c) => {
+        const k = criterion(c.criterion);
+        const assessed = c.assessed !== false;
+        const met = isNum(c.met_level) ? LEVELS.find((l) => l.level === c.met_level) : null;
+        return h('tr', { class: assessed ? '' : 'not-assessed' },
+          h('td', {}, k.label),
+          h('td', { class: 'num' }, assessed ? k.f(c.value) : 'not assessed'),
+          h('td', {}, c.subject == null ? '—' : String(c.subject)),
+          h('td', {}, met ? h('span', { class: `chip lvl-${met.level}` }, `${met.level} ${met.name}`) : '—'),
+          h('td', { class: 'num' }, c.next_threshold == null ? '—' : `${k.cmp} ${k.f(c.next_threshold)}`));
+      }))));
+}
+
+function stationsBlock(stations) {
+  return h('section', { class: 'stations' }, h('h3', {}, 'First-pass yield by station'),
+    stations.length
+      ? h('ol', { class: 'fpy' }, stations.map((st) => {
+        const y = st.first_pass_yield;
+        const w = isNum(y) ? Math.max(0, Math.min(1, y)) : 0;
+        const fill = h('span', { class: `fpy-fill ${isNum(y) && y < 0.9 ? 'bad' : isNum(y) && y < 0.97 ? 'warn' : 'good'}` });
+        fill.style.width = `${(w * 100).toFixed(2)}%`; // CSSOM, allowed by the page's CSP (no inline style attributes)
+        return h('li', { class: 'fpy-row', 'data-station': st.station },
+          h('span', { class: 'fpy-name' }, String(st.station)),
+          h('span', { class: 'fpy-bar', role: 'img', 'aria-label': `FPY ${pct(y)}` }, fill),
+          h('span', { class: 'fpy-val' }, pct(y)),
+          h('span', { class: 'fpy-units muted' }, `${int(st.units)} units · ${int(st.units_total)} total`));
+      }))
+      : h('p', { class: 'muted' }, 'No inspections yet.'));
+}
+
+function charCard(c) {
+  const ch = CHARTS[c.control?.chart] || (c.subgroup_size === 1 ? CHARTS.i_mr : CHARTS.xbar_r);
+  const points = Array.isArray(c.points) ? c.points : [];
+  const violations = Array.isArray(c.violations) ? c.violations : [];
+  const dec = decimalsFor(c.sigma_overall || c.sigma_within || (isNum(c.usl) && isNum(c.lsl) ? (c.usl - c.lsl) / 6 : null));
+  const st = c.stable === false ? 'unstable' : c.stable === true ? 'stable' : 'pending';
+  const insufficient = c.state === 'insufficient_data';
+  // Which chart a rule fired on comes from the violations; a point's own `rules` is the fallback for points
+  // whose violations have aged out of the list.
+  const rViol = new Set(violations.filter((v) => v.chart === 'r').map((v) => v.seq));
+  const xViol = new Map();
+  for (const v of violations) {
+    if (v.chart === 'r') continue;
+    if (!xViol.has(v.seq)) xViol.set(v.seq, []);
+    if (!xViol.get(v.seq).includes(v.rule)) xViol.get(v.seq).push(v.rule);
+  }
+  const listed = new Set(violations.map((v) => v.seq));
+  const xRules = (p) => xViol.get(p.seq) || (listed.has(p.seq) ? [] : Array.isArray(p.rules) ? p.rules : []);
+  const ci = Array.isArray(c.cpk_ci) ? c.cpk_ci : null;
+  const ctl = c.control || {};
+  return h('article', { class: 'char', 'data-characteristic': c.characteristic },
+    h('header', { class: 'char-head' },
+      h('h3', {}, String(c.characteristic), c.station ? h('span', { class: 'muted' }, ` @ ${c.station}`) : null),
+      h('span', { class: 'pill chart-kind' }, ch.name),
+      stabilityPill(st),
+      insufficient ? h('span', { class: 'pill insufficient' }, `insufficient data · ${int(c.subgroups)} subgroups`) : null,
+      h('span', { class: 'char-spec muted' }, `spec ${fmt(c.lsl, dec)} … ${fmt(c.usl, dec)}${isNum(c.target) ? ` · target ${fmt(c.target, dec)}` : ''}`)),
+    h('dl', { class: 'indices' },
+      metric('Cp', fmt(c.cp)),
+      metric('Cpk', fmt(c.cpk), 'key'),
+      metric('95 % CI', ci && isNum(ci[0]) ? `${fmt(ci[0])} – ${fmt(ci[1])}` : '—'),
+      metric('Pp', fmt(c.pp)),
+      metric('Ppk', fmt(c.ppk), 'key'),
+      metric('Cpm', fmt(c.cpm)),
+      metric('mean', fmt(c.mean, dec)),
+      metric('σ within', fmt(c.sigma_within, dec + 1)),
+      metric('σ overall', fmt(c.sigma_overall, dec + 1)),
+      metric('n', int(c.n))),
+    h('div', { class: 'char-charts' },
+      h('figure', { class: 'cc' },
+        controlChart({
+          kind: 'x', label: `${ch.x} chart`, points, value: (p) => p.x,
+          center: ctl.center, ucl: ctl.ucl, lcl: ctl.lcl, lsl: c.lsl, usl: c.usl, target: c.target,
+          marked: (p) => xRules(p).length > 0, rules: xRules, dec, height: 220,
+        }),
+        controlChart({
+          kind: 'r', label: `${ch.r} chart`, points, value: (p) => p.r,
+          center: ctl.range_center, ucl: ctl.range_ucl, lcl: ctl.range_lcl,
+          marked: (p) => rViol.has(p.seq), rules: () => [1], dec: dec + 1, height: 130,
+        })),
+      h('figure', { class: 'hist' }, histogram(c, points, dec))),
+    violationsList(violations, ch, dec));
+}
+
+/** The most recent violations, one row per plotted point and chart (rules that fired together are grouped). */
+function violationsList(violations, ch, dec) {
+  if (!violations.length) return null;
+  const groups = new Map();
+  for (const v of violations) {
+    const k = `${v.seq}/${v.chart}`;
+    if (!groups.has(k)) groups.set(k, { ...v, rules: [] });
+    const g = groups.get(k);
+    if (!g.rules.includes(v.rule)) g.rules.push(v.rule);
+    if (v.rule === 1) g.limit = v.limit;
+  }
+  const recent = [...groups.values()].sort((a, b) => (b.seq ?? 0) - (a.seq ?? 0)).slice(0, 4);
+  const more = groups.size - recent.length;
+  return h('ul', { class: 'violations' },
+    recent.map((v) => h('li', {},
+      h('b', {}, `${v.chart === 'r' ? ch.r : ch.x} `), `subgroup ${v.subgroup ?? v.seq} `,
+      v.rules.sort((a, b) => a - b).map((r, i) => [i ? ', ' : '', h('span', { class: 'v-rule' }, `rule ${r}`), ` ${RULES[r] || ''}`]),
+      h('span', { class: 'muted' }, ` · value ${fmt(v.value, dec)}${isNum(v.limit) ? ` vs ${fmt(v.limit, dec)}` : ''} · `), timeEl(v.event_time))),
+    more > 0 ? h('li', { class: 'muted' }, `… and ${more} earlier`) : null);
+}
+
+// ---------------------------------------------------------------------------------------------- SVG charts
+
+function niceTicks(lo, hi, count = 5) {
+  const span = hi - lo;
+  if (!(span > 0)) return [lo];
+  const raw = span / count;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((st) => st >= raw) || raw;
+  const out = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
+  return out;
+}
+
+/** The fewest decimals that show every tick exactly (a step of 0.025 needs 3). */
+function tickDecimals(ticks) {
+  if (ticks.length < 2) return 3;
+  const step = Math.abs(ticks[1] - ticks[0]);
+  for (let d = 0; d < 9; d += 1) {
+    const scaled = step * 10 ** d;
+    if (Math.abs(scaled - Math.round(scaled)) < 1e-6 * Math.max(1, scaled)) return d;
+  }
+  return 9;
+}
+
+/** An X̄/I (kind 'x') or R/S/MR (kind 'r') chart: points over sequence, centre line, control and spec limits. */
+function controlChart(o) {
+  const W = 620;
+  const H = o.height;
+  const m = { l: 58, r: 104, t: 24, b: 28 };
+  const pts = o.points.filter((p) => isNum(o.value(p)));
+  const svg = s('svg', { class: `chart chart-${o.kind}`, viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `${o.label}, ${pts.length} points`, 'data-points': pts.length });
+  svg.append(s('text', { class: 'ch-title', x: m.l, y: 15 }, o.label));
+  if (!pts.length) {
+    svg.append(s('text', { class: 'ch-empty', x: W / 2, y: H / 2, 'text-anchor': 'middle' }, 'no points yet'));
+    return svg;
+  }
+  const vals = pts.map(o.value);
+  const lims = [o.center, o.ucl, o.lcl].filter(isNum);
+  let lo = Math.min(...vals, ...lims);
+  let hi = Math.max(...vals, ...lims);
+  if (!(hi > lo)) {
+    const d = Math.abs(hi) * 0.01 || 1;
+    lo -= d;
+    hi += d;
+  }
+  // Spec limits are drawn when they are within reach; otherwise an arrow at the edge says where they are.
+  const span = hi - lo;
+  const specs = [];
+  const offscale = [];
+  for (const [name, v] of [['LSL', o.lsl], ['USL', o.usl]]) {
+    if (!isNum(v)) continue;
+    if (v >= lo - span && v <= hi + span) {
+      specs.push([name, v]);
+      lo = Math.min(lo, v);
+      hi = Math.max(hi, v);
+    } else offscale.push([name, v]);
+  }
+  const pad = (hi - lo) * 0.08;
+  lo -= pad;
+  hi += pad;
+  const x = (i) => m.l + (pts.length === 1 ? (W - m.l - m.r) / 2 : (i * (W - m.l - m.r)) / (pts.length - 1));
+  const y = (v) => m.t + (H - m.t - m.b) * (1 - (v - lo) / (hi - lo));
+
+  const grid = s('g', { class: 'grid' });
+  const ticks = niceTicks(lo, hi, H > 200 ? 5 : 3);
+  const td = tickDecimals(ticks);
+  for (const t of ticks) {
+    grid.append(s('line', { x1: m.l, x2: W - m.r, y1: y(t), y2: y(t) }));
+    grid.append(s('text', { class: 'tick', x: m.l - 8, y: y(t) + 4, 'text-anchor': 'end' }, t.toFixed(td)));
+  }
+  svg.append(grid);
+
+  if (isNum(o.ucl) && isNum(o.lcl)) {
+    svg.append(s('rect', { class: 'ctl-band', x: m.l, width: W - m.l - m.r, y: y(o.ucl), height: Math.max(0, y(o.lcl) - y(o.ucl)) }));
+  }
+  const hline = (v, cls, name) => {
+    svg.append(s('line', { class: cls, x1: m.l, x2: W - m.r, y1: y(v), y2: y(v) }));
+    svg.append(s('text', { class: `lbl ${cls}`, x: W - m.r + 6, y: y(v) + 4 }, `${name} ${fmt(v, o.dec)}`));
+  };
+  for (const [name, v] of specs) hline(v, 'spec', name);
+  if (o.kind === 'x' && isNum(o.target) && o.target > lo && o.target < hi && !specs.some(([, v]) => Math.abs(y(v) - y(o.target)) < 12)) {
+    svg.append(s('line', { class: 'target', x1: m.l, x2: W - m.r, y1: y(o.target), y2: y(o.target) }));
+  }
+  // Labels of lines closer than a text line are nudged apart.
+  const labelled = [];
+  for (const [v, cls, name] of [[o.ucl, 'ucl', 'UCL'], [o.center, 'center', 'CL'], [o.lcl, 'lcl', 'LCL']]) {
+    if (!isNum(v)) continue;
+    svg.append(s('line', { class: cls, x1: m.l, x2: W - m.r, y1: y(v), y2: y(v) }));
+    let ly = y(v) + 4;
+    for (const other of labelled) if (Math.abs(other - ly) < 13) ly = other + 13;
+    labelled.push(ly);
+    svg.append(s('text', { class: `lbl ${cls}`, x: W - m.r + 6, y: ly }, `${name} ${fmt(v, o.dec)}`));
+  }
+  if (offscale.length) { // far outside the data: named in the title row instead of squashing the chart
+    svg.append(s('text', { class: 'lbl spec offscale', x: W - m.r, y: 15, 'text-anchor': 'end' },
+      `${offscale.map(([name, v]) => `${v > hi ? '▲' : '▼'} ${name} ${fmt(v, o.dec)}`).join('   ')}  (off scale)`));
+  }
+
+  svg.append(s('polyline', { class: 'series', points: pts.map((p, i) => `${x(i).toFixed(1)},${y(o.value(p)).toFixed(1)}`).join(' ') }));
+  const dots = s('g', { class: 'dots' });
+  let prevTag = '';
+  pts.forEach((p, i) => {
+    const bad = o.marked(p);
+    const cx = x(i);
+    const cy = y(o.value(p));
+    const dot = s('circle', { class: bad ? 'pt violation' : 'pt', cx: cx.toFixed(1), cy: cy.toFixed(1), r: bad ? 5.5 : 3.6, 'data-seq': p.seq },
+      s('title', {}, `#${p.seq} · subgroup ${p.subgroup ?? ''} · ${when(p.event_time)} · n=${p.n ?? ''} · ${o.kind === 'x' ? 'x' : 'r'}=${fmt(o.value(p), o.dec)}${bad ? ` · rule ${o.rules(p).join(', ')}` : ''}`));
+    dots.append(dot);
+    const tag = bad && o.kind === 'x' ? o.rules(p).join(',') : '';
+    if (tag && tag !== prevTag) { // label a run of points with the same rules once, at its start
+      dots.append(s('text', { class: 'rule-tag', x: cx, y: cy < m.t + 18 ? cy + 18 : cy - 9, 'text-anchor': 'middle' }, tag));
+    }
+    prevTag = tag;
+  });
+  svg.append(dots);
+
+  // x axis: first, middle and last point with their event time.
+  const axis = s('g', { class: 'xaxis' });
+  const idx = [...new Set([0, Math.floor((pts.length - 1) / 2), pts.length - 1])];
+  for (const i of idx) {
+    const d = parseTime(pts[i].event_time);
+    axis.append(s('text', { class: 'tick', x: x(i), y: H - 8, 'text-anchor': i === 0 ? 'start' : i === pts.length - 1 ? 'end' : 'middle' },
+      `#${pts[i].seq}${d ? ` · ${clock(d)}` : ''}`));
+  }
+  svg.append(axis);
+  return svg;
+}
+
+function normalPdf(v, mu, sd) {
+  const z = (v - mu) / sd;
+  return Math.exp(-0.5 * z * z) / (sd * Math.sqrt(2 * Math.PI));
+}
+
+/** Capability histogram of the chart points' x values with the fitted normal curves and the spec limits. */
+function histogram(c, points, dec) {
+  const W = 380;
+  const H = 350;
+  const m = { l: 14, r: 14, t: 50, b: 62 };
+  const xs = points.map((p) => p.x).filter(isNum);
+  const individuals = c.control?.chart === 'i_mr' || c.subgroup_size === 1 || xs.length && points.every((p) => p.n === 1);
+  const axisLabel = individuals ? 'individual values' : `subgroup means${isNum(c.subgroup_size) ? ` (n = ${c.subgroup_size})` : ''}`;
+  const svg = s('svg', { class: 'histogram', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `capability histogram of ${axisLabel}`, 'data-values': xs.length });
+  svg.append(s('text', { class: 'ch-title', x: m.l, y: 16 }, 'Capability'));
+  if (!xs.length) {
+    svg.append(s('text', { class: 'ch-empty', x: W / 2, y: H / 2, 'text-anchor': 'middle' }, 'no values yet'));
+    return svg;
+  }
+  const mu = isNum(c.mean) ? c.mean : xs.reduce((a, b) => a + b, 0) / xs.length;
+  const sw = isNum(c.sigma_within) && c.sigma_within > 0 ? c.sigma_within : null;
+  const so = isNum(c.sigma_overall) && c.sigma_overall > 0 ? c.sigma_overall : null;
+  const wide = Math.max(sw || 0, so || 0);
+  const candidates = [...xs, c.lsl, c.usl, c.target].filter(isNum);
+  if (wide) candidates.push(mu - 3.5 * wide, mu + 3.5 * wide);
+  let lo = Math.min(...candidates);
+  let hi = Math.max(...candidates);
+  if (!(hi > lo)) {
+    lo -= 1;
+    hi += 1;
+  }
+  const padX = (hi - lo) * 0.04;
+  lo -= padX;
+  hi += padX;
+
+  const dmin = Math.min(...xs);
+  const dmax = Math.max(...xs);
+  const k = Math.max(6, Math.min(16, Math.ceil(Math.sqrt(xs.length)) + 3));
+  const bw = dmax > dmin ? (dmax - dmin) / k : (hi - lo) / 40;
+  const start = dmax > dmin ? dmin : dmin - bw / 2;
+  const counts = new Array(dmax > dmin ? k : 1).fill(0);
+  for (const v of xs) counts[Math.min(counts.length - 1, Math.floor((v - start) / bw))] += 1;
+
+  const scale = xs.length * bw; // density → expected count per bin
+  const curves = [];
+  if (sw) curves.push(['within', sw]);
+  if (so) curves.push(['overall', so]);
+  let ymax = Math.max(...counts);
+  for (const [, sd] of curves) ymax = Math.max(ymax, normalPdf(mu, mu, sd) * scale);
+  ymax *= 1.12;
+
+  const x = (v) => m.l + ((v - lo) / (hi - lo)) * (W - m.l - m.r);
+  const y = (v) => m.t + (H - m.t - m.b) * (1 - v / ymax);
+  const base = y(0);
+
+  // out-of-spec regions
+  if (isNum(c.lsl) && c.lsl > lo) svg.append(s('rect', { class: 'oos', x: m.l, y: m.t, width: x(c.lsl) - m.l, height: base - m.t }));
+  if (isNum(c.usl) && c.usl < hi) svg.append(s('rect', { class: 'oos', x: x(c.usl), y: m.t, width: W - m.r - x(c.usl), height: base - m.t }));
+
+  const bars = s('g', { class: 'bars' });
+  counts.forEach((n, i) => {
+    if (!n) return;
+    const a = start + i * bw;
+    bars.append(s('rect', { class: 'bar', x: x(a) + 0.5, y: y(n), width: Math.max(1, x(a + bw) - x(a) - 1), height: base - y(n) },
+      s('title', {}, `${fmt(a, dec)} – ${fmt(a + bw, dec)}: ${n}`)));
+  });
+  svg.append(bars);
+
+  for (const [name, sd] of curves) {
+    const path = [];
+    for (let i = 0; i <= 160; i += 1) {
+      const v = lo + ((hi - lo) * i) / 160;
+      path.push(`${i ? 'L' : 'M'}${x(v).toFixed(1)},${y(normalPdf(v, mu, sd) * scale).toFixed(1)}`);
+    }
+    svg.append(s('path', { class: `curve curve-${name}`, d: path.join('') }));
+  }
+
+  const vline = (v, cls, name, row) => {
+    if (!isNum(v) || v < lo || v > hi) return;
+    svg.append(s('line', { class: cls, x1: x(v), x2: x(v), y1: m.t - 4, y2: base }));
+    const px = x(v);
+    const anchor = px < m.l + 45 ? 'start' : px > W - m.r - 45 ? 'end' : 'middle';
+    svg.append(s('text', { class: `lbl ${cls}`, x: px, y: m.t - 8 - row * 13, 'text-anchor': anchor }, `${name} ${fmt(v, dec)}`));
+  };
+  vline(c.lsl, 'spec', 'LSL', 0);
+  vline(c.usl, 'spec', 'USL', 0);
+  vline(c.target, 'target', 'T', 1);
+
+  svg.append(s('line', { class: 'axis', x1: m.l, x2: W - m.r, y1: base, y2: base }));
+  const ticks = niceTicks(lo, hi, 5);
+  const td = tickDecimals(ticks);
+  for (const t of ticks) {
+    svg.append(s('line', { class: 'axis', x1: x(t), x2: x(t), y1: base, y2: base + 4 }));
+    svg.append(s('text', { class: 'tick', x: x(t), y: base + 17, 'text-anchor': 'middle' }, t.toFixed(td)));
+  }
+  svg.append(s('text', { class: 'axis-label', x: (m.l + W - m.r) / 2, y: H - 22, 'text-anchor': 'middle' }, `${axisLabel} · ${xs.length} plotted`));
+  const legend = s('g', { class: 'legend' });
+  let lx = m.l;
+  const ly = H - 6;
+  legend.append(s('rect', { class: 'bar', x: lx, y: ly - 9, width: 12, height: 10 }));
+  legend.append(s('text', { x: lx + 16, y: ly }, individuals ? 'values' : 'means'));
+  lx += 62;
+  for (const [name] of curves) {
+    legend.append(s('line', { class: `curve curve-${name}`, x1: lx, x2: lx + 22, y1: ly - 4, y2: ly - 4 }));
+    legend.append(s('text', { x: lx + 26, y: ly }, `N(μ, σ ${name})`));
+    lx += 138;
+  }
+  svg.append(legend);
+  return svg;
+}
+
+// ---------------------------------------------------------------------------------------------- alerts
+
+function ackOf(a) {
+  if (!a) return null;
+  const src = [a.ack, a.acknowledged, a.acknowledgement].find((v) => v && typeof v === 'object') || a;
+  const by = src.by ?? src.who ?? src.user ?? src.acked_by ?? src.ack_by ?? src.acknowledged_by;
+  const at = src.at ?? src.when ?? src.acked_at ?? src.ack_at ?? src.acknowledged_at ?? src.time;
+  if (by == null && at == null) return null;
+  return { by, at, comment: src.comment ?? null };
+}
+
+function alertTitle(a) {
+  return { grade_degraded: 'grade degraded', grade_recovered: 'grade recovered', out_of_control: 'out of control' }[a.type] || String(a.type || 'alert').replaceAll('_', ' ');
+}
+
+function alertBody(a) {
+  if (a.type === 'grade_degraded' || a.type === 'grade_recovered' || a.from_grade || a.to_grade) {
+    return [
+      h('p', { class: 'a-grades' }, gradeChip(a.from_grade), h('span', { class: 'arrow', 'aria-label': 'to' }, ' → '), gradeChip(a.to_grade)),
+      h('p', { class: 'a-detail' }, limitingNodes(a.limiting)),
+      h('p', { class: 'a-metrics muted' }, `Cpk ${fmt(a.cpk)} · RTY ${pct(a.rty)} · ${sig(a.sigma_level)}`),
+    ];
+  }
+  if (a.type === 'out_of_control' || a.rule != null) {
+    const kind = state.details.get(a.line)?.characteristics?.find((c) => c.characteristic === a.characteristic)?.control?.chart;
+    const names = CHARTS[kind];
+    const chart = a.chart === 'r' ? `${names ? names.r : 'range'} chart` : a.chart === 'x' ? `${names ? names.x : 'X̄/I'} chart` : `${a.chart ?? ''} chart`;
+    return [
+      h('p', { class: 'a-detail' }, h('b', {}, String(a.characteristic ?? '')), a.station ? ` @ ${a.station}` : '',
+        ' — ', h('span', { class: 'v-rule' }, `rule ${a.rule}`), ` ${RULES[a.rule] || ''} on ${chart}`),
+      h('p', { class: 'a-metrics muted' }, `value ${isNum(a.value) ? a.value.toPrecision(6) : '—'}${isNum(a.limit) ? ` vs limit ${a.limit.toPrecision(6)}` : ''} · subgroup ${a.subgroup ?? '—'}`),
+    ];
+  }
+  return [h('p', { class: 'a-detail' }, JSON.stringify(a))];
+}
+
+function renderAlert(a, fresh = false) {
+  const ack = ackOf(a);
+  const li = h('li', { class: `alert type-${String(a.type || 'other').replace(/[^a-z_]/gi, '')}${ack ? ' acked' : ''}${fresh ? ' fresh' : ''}`, 'data-alert-id': a.alert_id, 'data-line': a.line },
+    h('div', { class: 'a-head' },
+      h('span', { class: 'a-type' }, alertTitle(a)),
+      h('button', { type: 'button', class: 'a-line link', title: 'open this line', onclick: () => state.lines.has(a.line) && openLine(a.line) }, String(a.line ?? '')),
+      timeEl(a.event_time ?? a.detected_at, 'a-time')),
+    alertBody(a),
+    h('div', { class: 'a-foot' },
+      ack
+        ? h('span', { class: 'ack-info' }, '✓ acknowledged', ack.by != null ? ` by ${ack.by}` : '', ack.at != null ? [' · ', timeEl(ack.at)] : '',
+          ack.comment ? h('span', { class: 'ack-comment' }, ` — ${ack.comment}`) : null)
+        : h('button', { type: 'button', class: 'ack-btn', onclick: (e) => acknowledge(a.alert_id, e.currentTarget) }, 'Acknowledge')));
+  return li;
+}
+
+function renderAlerts() {
+  $('alerts').replaceChildren(...state.alerts.map((a) => renderAlert(a, a._fresh)));
+  updateAlertCount();
+}
+
+function updateAlertCount() {
+  const open = state.alerts.filter((a) => !ackOf(a)).length;
+  $('alert-count').textContent = state.alerts.length ? `${open} open · ${state.alerts.length}` : '';
+  $('alerts-empty').hidden = state.alerts.length > 0;
+}
+
+function alertKey(a) {
+  const t = parseTime(a.detected_at ?? a.event_time);
+  return t ? t.getTime() : 0;
+}
+
+function addAlert(a, live) {
+  if (!a || !a.alert_id) return;
+  if (state.alertIds.has(a.alert_id)) {
+    const i = state.alerts.findIndex((x) => x.alert_id === a.alert_id);
+    if (i >= 0 && ackOf(a) && !ackOf(state.alerts[i])) {
+      state.alerts[i] = { ...state.alerts[i], ...a };
+      replaceAlert(state.alerts[i]);
+    }
+    return;
+  }
+  state.alertIds.add(a.alert_id);
+  if (live) {
+    a._fresh = true;
+    state.alerts.unshift(a);
+    $('alerts').prepend(renderAlert(a, true));
+    setTimeout(() => {
+      a._fresh = false;
+      document.querySelector(`.alert[data-alert-id="${CSS.escape(a.alert_id)}"]`)?.classList.remove('fresh');
+    }, 8000);
+    if (a.line && state.lines.has(a.line)) flashTile(a.line);
+  } else {
+    state.alerts.push(a);
+  }
+  if (state.alerts.length > 500) {
+    for (const old of state.alerts.splice(500)) state.alertIds.delete(old.alert_id);
+    renderAlerts();
+  }
+  updateAlertCount();
+}
+
+function replaceAlert(a) {
+  const old = document.querySelector(`.alert[data-alert-id="${CSS.escape(a.alert_id)}"]`);
+  if (old) old.replaceWith(renderAlert(a));
+  updateAlertCount();
+}
+
+async function loadAlerts() {
+  // Page through the log (oldest first) and keep the newest 100 (the list shows newest first).
+  let items = [];
+  let cursor = null;
+  for (let page = 0; page < 50; page += 1) {
+    const q = new URLSearchParams({ limit: '100' });
+    if (cursor != null) q.set('since', cursor);
+    const body = await getJSON(`/alerts?${q}`);
+    const got = Array.isArray(body) ? body : body.items || [];
+    items = items.concat(got).slice(-100);
+    if (Array.isArray(body) || !got.length || body.next == null || body.next === cursor || got.length < 100) break;
+    cursor = body.next;
+  }
+  const known = new Map(state.alerts.map((a) => [a.alert_id, a]));
+  const merged = items.map((a) => ({ ...(known.get(a.alert_id) || {}), ...a }));
+  for (const a of state.alerts) if (!merged.some((m) => m.alert_id === a.alert_id)) merged.push(a);
+  merged.sort((p, q) => alertKey(q) - alertKey(p));
+  state.alerts = merged.slice(0, 500);
+  state.alertIds = new Set(state.alerts.map((a) => a.alert_id));
+  renderAlerts();
+}
+
+// ---------------------------------------------------------------------------------------------- acknowledge
+
+let keyResolve = null;
+
+function askKey(message = '') {
+  const form = $('key-form');
+  form.hidden = false;
+  $('key-msg').textContent = message;
+  $('key-input').value = localStorage.getItem(KEY_STORE) || '';
+  $('key-input').focus();
+  return new Promise((resolve) => {
+    if (keyResolve) keyResolve(null);
+    keyResolve = resolve;
+  });
+}
+
+function closeKeyForm(value) {
+  $('key-form').hidden = true;
+  $('key-msg').textContent = '';
+  const r = keyResolve;
+  keyResolve = null;
+  if (r) r(value);
+}
+
+async function acknowledge(alertId, btn) {
+  let key = localStorage.getItem(KEY_STORE);
+  if (!key) key = await askKey('Enter the API key to acknowledge alerts.');
+  if (!key) return;
+  const li = btn.closest('.alert');
+  btn.disabled = true;
+  btn.textContent = 'acknowledging…';
+  try {
+    const r = await fetch(`${API}/alerts/${encodeURIComponent(alertId)}/ack`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${key}`, Accept: 'application/json' },
+    });
+    if (r.status === 401 || r.status === 403) {
+      localStorage.removeItem(KEY_STORE);
+      btn.disabled = false;
+      btn.textContent = 'Acknowledge';
+      const again = await askKey(`The key was rejected (HTTP ${r.status}). Enter a valid API key.`);
+      if (again) acknowledge(alertId, btn);
+      return;
+    }
+    if (!r.ok) throw new Error(`HTTP ${r.status}`);
+    let body = {};
+    try {
+      body = await r.json();
+    } catch {
+      body = {};
+    }
+    const i = state.alerts.findIndex((a) => a.alert_id === alertId);
+    const ack = ackOf(body) || { by: null, at: new Date().toISOString() };
+    if (i >= 0) {
+      state.alerts[i] = { ...state.alerts[i], ack };
+      replaceAlert(state.alerts[i]);
+    }
+  } catch (err) {
+    btn.disabled = false;
+    btn.textContent = 'Acknowledge';
+    li?.querySelector('.a-error')?.remove();
+    li?.querySelector('.a-foot')?.append(h('span', { class: 'a-error' }, `ack failed: ${err.message || err}`));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------- live updates
+
+const conn = { es: null, backoff: 1000, timer: null, everOpen: false };
+
+function setConn(st, text) {
+  const el = $('conn');
+  el.dataset.state = st;
+  el.textContent = text || st;
+}
+
+function removeLine(line) {
+  state.lines.delete(line);
+  state.details.delete(line);
+  document.querySelector(`.tile[data-line="${CSS.escape(line)}"]`)?.remove();
+  clearTimeout(state.fetching.get(line)?.timer);
+  state.fetching.delete(line);
+  if (state.open === line) openLine(null);
+  $('tiles-empty').hidden = state.lines.size > 0;
+}
+
+function onStatus(row) {
+  if (!row || !row.line) return;
+  if (row.removed) {
+    removeLine(row.line);
+    return;
+  }
+  const prev = state.lines.get(row.line);
+  state.lines.set(row.line, { ...(prev || {}), ...row });
+  renderTile(row.line);
+  if (prev && prev.grade?.level !== row.grade?.level) flashTile(row.line);
+  scheduleDetail(row.line);
+}
+
+function parse(ev) {
+  try {
+    return JSON.parse(ev.data);
+  } catch {
+    return null;
+  }
+}
+
+function connect() {
+  clearTimeout(conn.timer);
+  if (conn.es) conn.es.close();
+  setConn(conn.everOpen ? 'reconnecting' : 'connecting', conn.everOpen ? 'reconnecting…' : 'connecting…');
+  const es = new EventSource(`${API}/alerts/stream`);
+  conn.es = es;
+  es.addEventListener('open', () => {
+    const resync = conn.everOpen;
+    conn.everOpen = true;
+    conn.backoff = 1000;
+    setConn('live', 'live');
+    if (resync) loadAll(); // catch up on what was missed while disconnected
+  });
+  es.addEventListener('alert', (ev) => addAlert(parse(ev), true));
+  es.addEventListener('status', (ev) => onStatus(parse(ev)));
+  es.addEventListener('ack', (ev) => {
+    const d = parse(ev);
+    if (d && d.alert_id) addAlert({ alert_id: d.alert_id, ack: ackOf(d) }, false);
+  });
+  es.addEventListener('message', (ev) => {
+    const d = parse(ev);
+    if (d && d.alert_id) addAlert(d, true);
+    else if (d && d.line && 'grade' in d) onStatus(d);
+  });
+  es.addEventListener('error', () => {
+    es.close();
+    if (conn.es !== es) return;
+    setConn('reconnecting', `reconnecting in ${Math.round(conn.backoff / 1000)} s`);
+    conn.timer = setTimeout(connect, conn.backoff);
+    conn.backoff = Math.min(conn.backoff * 2, 30000);
+  });
+}
+
+async function loadLines() {
+  const rows = await getJSON('/lines');
+  for (const row of Array.isArray(rows) ? rows : rows.items || []) {
+    state.lines.set(row.line, { ...(state.lines.get(row.line) || {}), ...row });
+    renderTile(row.line);
+  }
+  $('tiles-empty').hidden = state.lines.size > 0;
+  await Promise.all([...state.lines.keys()].map((l) => refreshDetail(l)));
+}
+
+async function loadAll() {
+  const results = await Promise.allSettled([loadLines(), loadAlerts()]);
+  if (results[0].status === 'fulfilled' && results[1].status === 'fulfilled') renderAlerts(); // chart names
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed && conn.es?.readyState !== EventSource.OPEN) setConn('error', 'API unreachable');
+  document.body.dataset.ready = 'true';
+}
+
+// ---------------------------------------------------------------------------------------------- boot
+
+function renderLadder() {
+  $('ladder').replaceChildren(...LEVELS.map((l) => h('li', { class: `chip lvl-${l.level}`, title: `level ${l.level}` },
+    h('b', {}, String(l.level)), ` ${l.name} `, h('span', { lang: 'zh' }, l.zh))));
+}
+
+function tickClock() {
+  const d = new Date();
+  $('clock').textContent = clock(d);
+  $('clock').setAttribute('datetime', d.toISOString());
+}
+
+function lineFromHash() {
+  const m = /^#line=(.+)$/.exec(location.hash);
+  return m ? decodeURIComponent(m[1]) : null;
+}
+
+function boot() {
+  renderLadder();
+  tickClock();
+  setInterval(tickClock, 1000);
+  $('key-btn').addEventListener('click', () => askKey(localStorage.getItem(KEY_STORE) ? 'A key is saved in this browser.' : ''));
+  $('key-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const v = $('key-input').value.trim();
+    if (!v) {
+      $('key-msg').textContent = 'The key is empty.';
+      return;
+    }
+    localStorage.setItem(KEY_STORE, v);
+    closeKeyForm(v);
+  });
+  $('key-cancel').addEventListener('click', () => closeKeyForm(null));
+  $('key-clear').addEventListener('click', () => {
+    localStorage.removeItem(KEY_STORE);
+    $('key-input').value = '';
+    $('key-msg').textContent = 'Key forgotten.';
+  });
+  document.addEventListener('keydown', (e) => {
+    if (e.key !== 'Escape') return;
+    if (!$('key-form').hidden) closeKeyForm(null);
+    else if (state.open) openLine(null);
+  });
+  window.addEventListener('hashchange', () => {
+    const l = lineFromHash();
+    if (l !== state.open) openLine(l);
+  });
+  loadAll().then(() => {
+    const l = lineFromHash();
+    if (l) openLine(l);
+  });
+  connect();
+}
+
+boot();

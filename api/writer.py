@@ -1,0 +1,66 @@
+"""The API's only writes: acks, specs and re-baseline requests, produced to Kafka and awaited.
+
+A write answers only after the broker acknowledged the record (``acks=all``), and then waits (bounded by
+``CPKMON_API_WRITE_WAIT_MS``) until this instance's view has read its own record back, so a GET right after a
+PUT or an ack sees it. The producer starts lazily: the API serves reads even while the broker is away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from aiokafka import AIOKafkaProducer
+from cpkmon.api.problems import Problem
+from cpkmon.api.view import View
+
+from cpkmon.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Writer:
+    def __init__(self, settings: Settings, view: View) -> None:
+        self.settings = settings
+        self.view = view
+        self._producer: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+
+    async def _get(self) -> AIOKafkaProducer:
+        if self._producer is not None:
+            return self._producer
+        async with self._lock:
+            if self._producer is None:
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=self.settings.bootstrap_servers(),
+                    client_id="cpkmon-api",
+                    acks="all",
+                    enable_idempotence=False,  # the embedded broker has no InitProducerId (SPEC §10)
+                    request_timeout_ms=10_000,
+                )
+                await producer.start()
+                self._producer = producer
+            return self._producer
+
+    async def send(self, topic: str, key: str, value: bytes | None) -> None:
+        """Produce, wait for the broker's ack, then for the view to read the record back."""
+        try:
+            producer = await self._get()
+            meta = await producer.send_and_wait(topic, value=value, key=key.encode())
+        except Exception as exc:
+            log.warning("write to %s failed: %s: %s", topic, type(exc).__name__, exc)
+            await self._reset()
+            raise Problem(503, f"the broker did not take the write: {type(exc).__name__}") from exc
+        wait = self.settings.api_write_wait_ms / 1000
+        if wait > 0 and not await self.view.wait_for(topic, meta.partition, meta.offset, wait):
+            log.info("write to %s/%d@%d not yet visible in the view", topic, meta.partition, meta.offset)
+
+    async def _reset(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+
+    async def close(self) -> None:
+        await self._reset()

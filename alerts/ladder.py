@@ -133,7 +133,9 @@ class LineMetrics:
         estimate's own sampling noise (a single defect moves DPMO by 10⁶/N).
         """
         k = 1.0 + band
-        cpk = None if self.cpk is None else (self.cpk / k if self.cpk >= 0 else self.cpk * k) - (self.cpk_se or 0.0)
+        cpk = None
+        if self.cpk is not None:
+            cpk = (self.cpk / k if self.cpk >= 0 else self.cpk * k) - (self.cpk_se or 0.0)
         dpmo = None if self.dpmo is None else self.dpmo * k + (self.dpmo_se or 0.0)
 
         def worse(x: float | None, up_is_good: bool) -> float | None:

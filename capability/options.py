@@ -1,7 +1,7 @@
 """Plain options for the pure core (SPEC §4, §4.1, §5).
 
-A frozen dataclass rather than the pydantic settings object: the core must not depend on how options are loaded,
-and every test can build one in a line. :func:`cpkmon.settings.Settings.core_options` makes one from the
+A frozen dataclass rather than the pydantic settings object: the core must not depend on how options are
+loaded, and every test can build one in a line. :func:`cpkmon.settings.core_options` makes one from the
 environment.
 """
 

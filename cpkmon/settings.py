@@ -1,9 +1,9 @@
 """The one configuration object of cpkmon.
 
-Every field maps to a ``CPKMON_<FIELD>`` environment variable (SPEC §8): the names are a public contract that
-deployments and tests set, so a field is never renamed. The statistical options mirror SPEC §4/§5 one to one and
-are handed to the pure core as a plain :class:`cpkmon.capability.options.Options` so that the core never imports
-pydantic-settings.
+Every field maps to a ``CPKMON_<FIELD>`` environment variable (SPEC §8): the names are a public contract
+that deployments and tests set, so a field is never renamed. The statistical options mirror SPEC §4/§5 one to
+one and are handed to the pure core as a plain :class:`cpkmon.capability.options.Options`, so that the core
+never imports pydantic-settings.
 """
 
 from __future__ import annotations
@@ -82,12 +82,16 @@ class Settings(BaseSettings):
 
     # --- api ------------------------------------------------------------------------------------------------
     api_sse_queue: int = Field(
-        default=1000, ge=1, description="alerts buffered per SSE client; past it the client is cut off and "
-        "resumes with Last-Event-ID (a slow client never stalls the view)"
+        default=1000,
+        ge=1,
+        description="alerts buffered per SSE client; past it the client is cut off and "
+        "resumes with Last-Event-ID (a slow client never stalls the view)",
     )
     api_write_wait_ms: int = Field(
-        default=5000, ge=0, description="how long a write waits for its own record to reach the view, so a GET "
-        "right after a PUT/ack sees it (read-your-writes)"
+        default=5000,
+        ge=0,
+        description="how long a write waits for its own record to reach the view, so a GET "
+        "right after a PUT/ack sees it (read-your-writes)",
     )
     api_view_fetch_ms: int = Field(default=200, ge=10, description="view consumer poll timeout")
     api_metadata_refresh_ms: int = Field(

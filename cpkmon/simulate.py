@@ -90,7 +90,9 @@ def build_plant(lines: int, seed: int = 7) -> list[LineModel]:
             scenario = "steady"
         width = 0.10
         chars = [
-            CharacteristicModel("bore_diameter", "S10", 74.0 - width / 2, 74.0 + width / 2, width / 6 / 2.2, 4),
+            CharacteristicModel(
+                "bore_diameter", "S10", 74.0 - width / 2, 74.0 + width / 2, width / 6 / 2.2, 4
+            ),
             CharacteristicModel("length", "S20", 119.8, 120.2, 0.4 / 6 / rng.uniform(2.1, 2.5), 3),
             CharacteristicModel("flatness", "S20", 0.0, 0.05, 0.05 / 6 / rng.uniform(2.1, 2.5), 5),
         ]
@@ -129,14 +131,17 @@ def subgroup_messages(model: LineModel, now_ms: int) -> Iterator[tuple[str, dict
     ts = now_ms
     if model.per_part:
         for unit, vals in parts:
-            yield "measurement", {
-                "event_id": f"m-{unit}",
-                "ts": ts,
-                "line": model.line,
-                "station": "S20",
-                "values": vals,
-                "subgroup": f"sg-{sg}",
-            }
+            yield (
+                "measurement",
+                {
+                    "event_id": f"m-{unit}",
+                    "ts": ts,
+                    "line": model.line,
+                    "station": "S20",
+                    "values": vals,
+                    "subgroup": f"sg-{sg}",
+                },
+            )
     else:
         for c in model.characteristics:
             batch = [
@@ -159,27 +164,33 @@ def subgroup_messages(model: LineModel, now_ms: int) -> Iterator[tuple[str, dict
         for st in model.stations:
             passed = rng.random() < station_fpy
             defects = 0 if passed else 1 + int(rng.random() < 0.3)
-            yield "inspection", {
-                "event_id": f"i-{unit}-{st}",
-                "ts": ts,
-                "line": model.line,
-                "station": st,
-                "unit_id": unit,
-                "passed": passed,
-                "first_pass": True,
-                "defects": defects,
-                "opportunities": 24,
-            }
-            if not passed:  # re-inspection after rework: not first pass, never counts toward FPY
-                yield "inspection", {
-                    "event_id": f"i-{unit}-{st}-r",
-                    "ts": ts + 1,
+            yield (
+                "inspection",
+                {
+                    "event_id": f"i-{unit}-{st}",
+                    "ts": ts,
                     "line": model.line,
                     "station": st,
                     "unit_id": unit,
-                    "passed": True,
-                    "first_pass": False,
-                }
+                    "passed": passed,
+                    "first_pass": True,
+                    "defects": defects,
+                    "opportunities": 24,
+                },
+            )
+            if not passed:  # re-inspection after rework: not first pass, never counts toward FPY
+                yield (
+                    "inspection",
+                    {
+                        "event_id": f"i-{unit}-{st}-r",
+                        "ts": ts + 1,
+                        "line": model.line,
+                        "station": st,
+                        "unit_id": unit,
+                        "passed": True,
+                        "first_pass": False,
+                    },
+                )
 
 
 def cost_message(model: LineModel, period: int, now_ms: int) -> dict[str, Any]:

@@ -1,9 +1,9 @@
 """Creating cpkmon's topics, explicitly and idempotently.
 
-Topics are created before anything is produced: Tansu (and Kafka with auto-create on) would otherwise create
-them on first produce with the broker's default partition count (4 on Tansu), and a line's partition would no
-longer agree between input topics. Compacted topics get ``cleanup.policy=compact``; Tansu accepts and ignores it
-(SPEC §10), Apache Kafka applies it.
+Topics are created before anything is produced: Tansu (and Kafka with auto-create on) would otherwise
+create them on first produce with the broker's default partition count (4 on Tansu), and a line's partition
+would no longer agree between input topics. Compacted topics get ``cleanup.policy=compact``; Tansu accepts
+and ignores it (SPEC §10), Apache Kafka applies it.
 """
 
 from __future__ import annotations
@@ -72,7 +72,9 @@ async def ensure_topics(settings: Settings, timeout: float = 20.0) -> dict[str, 
         while True:
             described = await admin.describe_topics(names)
             counts = {
-                d["topic"]: len(d["partitions"]) for d in described if d.get("partitions") and not d.get("error_code")
+                d["topic"]: len(d["partitions"])
+                for d in described
+                if d.get("partitions") and not d.get("error_code")
             }
             if len(counts) == len(names) or asyncio.get_running_loop().time() > deadline:
                 return counts

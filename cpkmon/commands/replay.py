@@ -15,7 +15,17 @@ from cpkmon.stream.specs import spec_key
 from cpkmon.topics import ensure_topics_sync
 
 _INT_FIELDS = {"defects", "opportunities"}
-_FLOAT_FIELDS = {"value", "internal_loss", "external_loss", "output_value", "lsl", "usl", "target", "center", "sigma"}
+_FLOAT_FIELDS = {
+    "value",
+    "internal_loss",
+    "external_loss",
+    "output_value",
+    "lsl",
+    "usl",
+    "target",
+    "center",
+    "sigma",
+}
 _BOOL_FIELDS = {"passed", "first_pass"}
 
 

@@ -14,7 +14,9 @@ from cpkmon.topics import ensure_topics_sync
 
 
 def simulate(
-    lines: int = typer.Option(4, min=1, help="number of lines (L2 degrades, L3 goes out of control when ≥ 3)"),
+    lines: int = typer.Option(
+        4, min=1, help="number of lines (L2 degrades, L3 goes out of control when ≥ 3)"
+    ),
     rate: float = typer.Option(400.0, min=0, help="events per second in total (0 = as fast as possible)"),
     duration: float = typer.Option(0.0, min=0, help="seconds to run (0 = until interrupted)"),
     seed: int = typer.Option(7, help="random seed"),

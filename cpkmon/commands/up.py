@@ -91,14 +91,17 @@ def up(
         if demo:
             procs.append(_spawn(["simulate", "--lines", str(lines), "--rate", str(rate)], env))
         if _wait_http(f"{api}/healthz", 20):
-            typer.echo(f"dashboard  {api}/\nAPI        {api}/docs\nmetrics    {api}/metrics  (worker: {worker}/metrics)")
+            typer.echo(f"dashboard  {api}/\nAPI        {api}/docs")
+            typer.echo(f"metrics    {api}/metrics  (worker: {worker}/metrics)")
         else:
             typer.echo(f"the API did not answer on {api} within 20 s", err=True)
         start = time.monotonic()
         while not stop_requested:
             for p in procs:
                 if p.poll() is not None:
-                    typer.echo(f"{' '.join(p.args[3:])} exited with status {p.returncode}: stopping", err=True)  # type: ignore[index]
+                    typer.echo(
+                        f"{' '.join(p.args[3:])} exited with status {p.returncode}: stopping", err=True
+                    )  # type: ignore[index]
                     raise typer.Exit(1)
             if duration and time.monotonic() - start >= duration:
                 break

@@ -7,7 +7,7 @@ Every message is keyed by its ``line`` (SPEC §2: order is kept per key and a wo
 serialized as UTF-8 JSON, and sent with ``acks="all"`` so that, on a three-broker cluster with
 ``min.insync.replicas=2``, an acknowledged event survives the loss of a broker. Producer retries are safe:
 cpkmon de-duplicates by ``event_id``, so a redelivered event counts once. Use it as the template for an
-MQTT / OPC UA bridge (see docs/production.md, "Getting plant data into Kafka").
+MQTT / OPC UA bridge (see README.md, "Getting plant data into Kafka").
 """
 
 from __future__ import annotations

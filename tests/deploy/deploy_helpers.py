@@ -21,7 +21,7 @@ DASHBOARD = GRAFANA / "dashboards" / "cpkmon.json"
 GRAFANA_ALERTS = GRAFANA / "provisioning" / "alerting" / "cpkmon-alerts.yml"
 COMPOSE = REPO / "docker-compose.yml"
 COMPOSE_OVERRIDE = REPO / "docker-compose.override.yml"
-PRODUCTION_DOC = REPO / "docs" / "production.md"
+PRODUCTION_DOC = REPO / "README.md"
 
 
 def require_binary(name: str) -> str:

@@ -183,7 +183,7 @@ def test_required_alerts_cover_their_conditions() -> None:
 
 def test_every_alert_is_documented_for_on_call() -> None:
     anchors = markdown_anchors(PRODUCTION_DOC.read_text(encoding="utf-8"))
-    assert "runbook" in anchors, "docs/production.md needs a '## Runbook' section"
+    assert "runbook" in anchors, "README.md needs a '## Runbook' section"
     names = [r["alert"] for r in rules_of("alert")]
     assert len(names) == len(set(names)), "duplicate alert names"
     for rule in rules_of("alert"):
@@ -193,7 +193,7 @@ def test_every_alert_is_documented_for_on_call() -> None:
         ann = rule["annotations"]
         assert ann["summary"].strip() and ann["description"].strip(), name
         assert ann["runbook_url"] == RUNBOOK_BASE + name.lower(), name
-        assert f"runbook-{name.lower()}" in anchors, f"docs/production.md lacks '### Runbook: {name}'"
+        assert f"runbook-{name.lower()}" in anchors, f"README.md lacks '### Runbook: {name}'"
 
 
 def _alert_tests() -> list[tuple[str, float, bool]]:

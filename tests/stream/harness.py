@@ -19,14 +19,14 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from kafka import KafkaProducer
-
-from cpkmon.broker import free_port
 from cpkmon.capability.options import Options
-from cpkmon.settings import Settings, core_options
 from cpkmon.stream.checkpoint import read_to_high_watermark
 from cpkmon.stream.processor import Outputs, PartitionProcessor, owner_partition
 from cpkmon.stream.specs import SpecRegistry, spec_key
+from kafka import KafkaProducer
+
+from cpkmon.broker import free_port
+from cpkmon.settings import Settings, core_options
 
 TOPIC = {
     "measurement": "cpkmon.measurements",
@@ -86,7 +86,9 @@ class Proc:
         while time.monotonic() < deadline:
             assert self.popen is not None
             if self.popen.poll() is not None:
-                raise AssertionError(f"{self.args} exited {self.popen.returncode}:\n{self.log.read_text()[-3000:]}")
+                raise AssertionError(
+                    f"{self.args} exited {self.popen.returncode}:\n{self.log.read_text()[-3000:]}"
+                )
             with contextlib.suppress(OSError, urllib.error.HTTPError, ValueError):
                 self.get(path)
                 return
@@ -141,7 +143,9 @@ class Feed:
 
     partitions: int
     specs: list[dict[str, Any]] = field(default_factory=list)
-    messages: list[tuple[str, str | None, bytes | None, int]] = field(default_factory=list)  # topic,key,value,p
+    messages: list[tuple[str, str | None, bytes | None, int]] = field(
+        default_factory=list
+    )  # topic,key,value,p
 
     def spec(self, **spec: Any) -> None:
         self.specs.append(spec)
@@ -175,8 +179,10 @@ def batch_answer(feed: Feed, options: Options | None = None) -> tuple[dict[str, 
         specs.set(s)
     out = Outputs()
     kinds = {t: k for k, t in TOPIC.items()}  # type: ignore[misc]
-    procs = {p: PartitionProcessor(p, feed.partitions, options, specs, kinds, 1 << 20, out)  # type: ignore[arg-type]
-             for p in range(feed.partitions)}
+    procs = {
+        p: PartitionProcessor(p, feed.partitions, options, specs, kinds, 1 << 20, out)  # type: ignore[arg-type]
+        for p in range(feed.partitions)
+    }
     offsets: dict[tuple[str, int], int] = {}
     pending = list(feed.messages)
     while pending:
@@ -194,7 +200,9 @@ def batch_answer(feed: Feed, options: Options | None = None) -> tuple[dict[str, 
 # ------------------------------------------------------------------------------------------------- reading
 def read_topic(bootstrap: str, topic: str) -> list[Any]:
     async def _read() -> list[Any]:
-        c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=50)
+        c = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=50
+        )
         await c.start()
         try:
             parts = c.partitions_for_topic(topic) or set()
@@ -228,8 +236,21 @@ def wait_until(pred: Any, timeout: float, interval: float = 0.25, what: str = "c
 
 
 STAT_FIELDS = (
-    "values_total", "n", "subgroups", "mean", "sigma_within", "sigma_overall", "cp", "cpk", "cpk_ci", "pp", "ppk",
-    "cpm", "state", "stable", "control",
+    "values_total",
+    "n",
+    "subgroups",
+    "mean",
+    "sigma_within",
+    "sigma_overall",
+    "cp",
+    "cpk",
+    "cpk_ci",
+    "pp",
+    "ppk",
+    "cpm",
+    "state",
+    "stable",
+    "control",
 )
 
 
@@ -239,8 +260,10 @@ def comparable(doc: dict[str, Any]) -> dict[str, Any]:
         "characteristics": {
             c["characteristic"]: {k: c[k] for k in STAT_FIELDS} for c in doc["characteristics"]
         },
-        "stations": {s["station"]: {k: s[k] for k in ("units", "units_total", "first_pass_yield", "dpmo")}
-                     for s in doc["stations"]},
+        "stations": {
+            s["station"]: {k: s[k] for k in ("units", "units_total", "first_pass_yield", "dpmo")}
+            for s in doc["stations"]
+        },
         "dpmo": doc["dpmo"],
         "internal_loss_rate": doc["internal_loss_rate"],
         "external_loss_rate": doc["external_loss_rate"],

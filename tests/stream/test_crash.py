@@ -1,4 +1,4 @@
-"""Nothing lost, nothing counted twice across ``kill -9`` (SPEC §9 recovery) — on Tansu, with no transactions."""
+"""Nothing lost, nothing counted twice across ``kill -9`` (SPEC §9) — on Tansu, with no transactions."""
 
 from __future__ import annotations
 
@@ -160,8 +160,11 @@ def test_two_workers_split_partitions_and_survivor_takes_over(broker: EmbeddedBr
         producer = produce_paced(feed, broker.bootstrap, seconds=6.0)
         wait_until(lambda: applied(w1) + applied(w2) > want[0] * 0.3, 60, interval=0.05, what="30 % applied")
         w1.kill9()
-        wait_until(lambda: w2.get("/healthz")["partitions"] == list(range(8)), 30,
-                   what="the survivor owning every partition")
+        wait_until(
+            lambda: w2.get("/healthz")["partitions"] == list(range(8)),
+            30,
+            what="the survivor owning every partition",
+        )
         producer.join(60)
         docs = finished(broker.bootstrap, want, set(expected), w2)
     for line, doc in docs.items():

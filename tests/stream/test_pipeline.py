@@ -12,8 +12,8 @@ import pytest
 from cpkmon.broker import EmbeddedBroker
 from tests.stream.harness import (
     Feed,
-    batch_answer,
     base_env,
+    batch_answer,
     comparable,
     latest_status,
     read_topic,
@@ -91,8 +91,13 @@ def test_misrouted_and_unkeyed_messages_are_rekeyed_once(broker: EmbeddedBroker,
     feed = Feed(partitions=8)
     feed.spec(line="R1", characteristic="x", lsl=0.0, usl=10.0, subgroup_size=5)
     for i in range(100):
-        doc = {"event_id": f"r-{i}", "ts": 1_795_000_000_000 + i, "line": "R1", "characteristic": "x",
-               "value": 5.0 + (i % 7) * 0.1}
+        doc = {
+            "event_id": f"r-{i}",
+            "ts": 1_795_000_000_000 + i,
+            "line": "R1",
+            "characteristic": "x",
+            "value": 5.0 + (i % 7) * 0.1,
+        }
         if i % 3 == 0:
             feed.add("measurement", doc, key="not-the-line")
         elif i % 3 == 1:
@@ -104,8 +109,11 @@ def test_misrouted_and_unkeyed_messages_are_rekeyed_once(broker: EmbeddedBroker,
     with running(worker):
         feed.produce(broker.bootstrap)
         doc = wait_until(
-            lambda: (d := latest_status(broker.bootstrap).get("R1")) and d["characteristics"][0]["values_total"] == 100
-            and d,
+            lambda: (
+                (d := latest_status(broker.bootstrap).get("R1"))
+                and d["characteristics"][0]["values_total"] == 100
+                and d
+            ),
             60,
             what="R1 with 100 values",
         )

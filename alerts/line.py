@@ -202,7 +202,7 @@ class LineState:
         """One evaluation (SPEC §5): grade the line and let the tracker confirm a change."""
         metrics = self.metrics()
         result = grade(metrics, self.options)
-        assessed = frozenset(c["criterion"] for c in result.to_dict()["criteria"] if c["assessed"])
+        assessed = frozenset(c.criterion for c in result.criteria if c.assessed)
         newly = set(assessed - self._assessed)
         # DPMO's resolution grows with its sample (ladder.resolvable_level): a level that just became
         # resolvable is new knowledge, like a newly assessed criterion, and must not read as a recovery.

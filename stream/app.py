@@ -21,7 +21,7 @@ from cpkmon.stream.worker import Worker
 log = logging.getLogger("cpkmon.worker")
 
 
-class IngestService(mode.Service):  # type: ignore[misc]
+class IngestService(mode.Service):
     """Starts the worker after the app, runs its loop, and checkpoints on the way out."""
 
     def __init__(self, worker: Worker, **kwargs: Any) -> None:
@@ -31,7 +31,7 @@ class IngestService(mode.Service):  # type: ignore[misc]
     async def on_start(self) -> None:
         await self.worker.start()
 
-    @mode.Service.task  # type: ignore[misc]
+    @mode.Service.task
     async def _ingest(self) -> None:
         await self.worker.run()
 

@@ -185,19 +185,19 @@ def _ident_ok(value: object) -> bool:
         return False
     if value in _KNOWN_IDENTS:
         return True
-    if IDENT_RE.fullmatch(value):  # type: ignore[arg-type]
+    if IDENT_RE.fullmatch(value):
         if len(_KNOWN_IDENTS) < 100_000:
-            _KNOWN_IDENTS.add(value)  # type: ignore[arg-type]
+            _KNOWN_IDENTS.add(value)
         return True
     return False
 
 
 def _fast_ts(ts: object) -> float | None:
     if ts.__class__ is int:
-        if 0 <= ts < 10**14:  # type: ignore[operator]
-            return ts / 1000.0  # type: ignore[operator]
+        if 0 <= ts < 10**14:
+            return ts / 1000.0
         return None
-    if ts.__class__ is str and 20 <= len(ts) <= 35 and ts[-1] == "Z":  # type: ignore[arg-type, index]
+    if ts.__class__ is str and 20 <= len(ts) <= 35 and ts[-1] == "Z":
         try:
             return parse_ts(ts)
         except ValueError:

@@ -45,7 +45,7 @@ class SpecsBehind(Exception):
 
 def owner_partition(line: str, partitions: int) -> int:
     """The partition a line's records belong to: what Kafka's default partitioner picks for key = line."""
-    h = murmur2(line.encode("utf-8"))
+    h = int(murmur2(line.encode("utf-8")))
     return (h & 0x7FFFFFFF) % partitions
 
 
@@ -130,13 +130,15 @@ class PartitionProcessor:
                 self._missing.clear()
                 self._missing_version = self.specs.version
             for ev in events:
-                key = (ev.line, ev.characteristic)  # type: ignore[union-attr]
+                if not isinstance(ev, Measurement):
+                    continue
+                wanted = (ev.line, ev.characteristic)
                 if (
-                    self.specs.get(*key) is None
-                    and key not in self._missing
+                    self.specs.get(*wanted) is None
+                    and wanted not in self._missing
                     and owner_partition(ev.line, self.partitions) == self.partition
                 ):
-                    raise SpecsBehind(*key)
+                    raise SpecsBehind(*wanted)
         for bad in rejected:
             self._dead_letter(topic, offset, bad.reason, bad.payload)
         foreign: dict[str, list[Event]] = {}

@@ -92,10 +92,10 @@ class SpecRegistry:
         if not isinstance(doc, dict):
             return SpecChange("invalid", None, None, "a spec must be a JSON object", doc)
         if doc.get("command") == "rebaseline":
-            line, char = doc.get("line"), doc.get("characteristic")
-            if not isinstance(line, str) or not isinstance(char, str):
+            target_line, target_char = doc.get("line"), doc.get("characteristic")
+            if not isinstance(target_line, str) or not isinstance(target_char, str):
                 return SpecChange("invalid", None, None, "rebaseline needs line and characteristic", doc)
-            return SpecChange("rebaseline", line, char)
+            return SpecChange("rebaseline", target_line, target_char)
         change = self.set(doc)
         if change.action in ("set", "unchanged") and key_text and key_text != spec_key(
             str(change.line), str(change.characteristic)

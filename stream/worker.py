@@ -333,7 +333,7 @@ class Worker:
         await self.spec_consumer.start()
         parts = self.spec_consumer.partitions_for_topic(self.settings.topic_specs)
         if not parts:
-            await self.spec_consumer.force_metadata_update()  # type: ignore[no-untyped-call]
+            await self.spec_consumer.force_metadata_update()
             parts = self.spec_consumer.partitions_for_topic(self.settings.topic_specs) or {0}
         tps = [TopicPartition(self.settings.topic_specs, p) for p in sorted(parts)]
         for rec in await checkpoint.read_to_high_watermark(self.spec_consumer, tps):

@@ -24,6 +24,11 @@ def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "cpkmon.cli", *args], env=env, start_new_session=True)
 
 
+def _name(p: subprocess.Popen[bytes]) -> str:
+    args = p.args
+    return " ".join(str(a) for a in args[3:]) if isinstance(args, list) else str(args)
+
+
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
     for p in procs:
         if p.poll() is None:
@@ -99,9 +104,7 @@ def up(
         while not stop_requested:
             for p in procs:
                 if p.poll() is not None:
-                    typer.echo(
-                        f"{' '.join(p.args[3:])} exited with status {p.returncode}: stopping", err=True
-                    )  # type: ignore[index]
+                    typer.echo(f"{_name(p)} exited with status {p.returncode}: stopping", err=True)
                     raise typer.Exit(1)
             if duration and time.monotonic() - start >= duration:
                 break

@@ -267,7 +267,8 @@ class LineState:
         st.applied = {str(k): int(v) for k, v in d["applied"].items()}
         st.updated_at = d["updated_at"]
         st._assessed = frozenset(d["assessed"])
-        st.characteristics = {k: Characteristic.from_dict(v, options) for k, v in d["characteristics"].items()}
+        chars = d["characteristics"]
+        st.characteristics = {k: Characteristic.from_dict(v, options) for k, v in chars.items()}
         st.stations = {k: StationYield.from_dict(v, options) for k, v in d["stations"].items()}
         st.costs = CostWindow.from_dict(d["costs"], options.cost_window_days)
         st.grade_tracker = GradeTracker.from_dict(d["grade_tracker"], options)

@@ -268,6 +268,10 @@ class Criterion:
         }
         if self.criterion == "sigma_level":
             d["dpmo"] = self.dpmo
+            # judged on DPMO against the table's DPMO column: the threshold in those units too
+            top = self.level_met is None or self.level_met >= MAX_LEVEL
+            nxt = None if top or self.level_met is None else level_info(self.level_met + 1)
+            d["next_dpmo_threshold"] = None if nxt is None else nxt.threshold("sigma_level")
         if self.criterion == "cpk" and self.unstable:
             d["unstable"] = list(self.unstable)
         return d
@@ -301,27 +305,37 @@ class GradeResult:
         }
 
 
+RESOLUTION_DEFECTS = 3  # the rule of three (see resolvable_level)
+
+
 def resolvable_level(opportunities: int) -> int:
     """The highest level whose DPMO threshold ``opportunities`` can resolve.
 
-    With N opportunities the smallest non-zero DPMO is 10⁶/N, so a sample of N can only show DPMO ≤ T when
-    N ≥ 10⁶/T: 294 118 opportunities for 6σ (3.4 DPMO), 4 292 for 5σ. Without this cap, the first defect-free
-    units of a starting line would grade it 6σ and the first defect would "degrade" it.
+    A sample supports "DPMO ≤ T" only when T is at least three defects' worth of it (N ≥ 3·10⁶/T): by the rule
+    of three, zero defects in N opportunities bound the rate at 3/N with 95 % confidence, and a sample that
+    small cannot tell T from a handful of chance defects. So 5σ (233 DPMO) needs 12 876 opportunities and 6σ
+    (3.4 DPMO) 882 353. Without this cap the first defect-free units of a starting line grade it 6σ, and the
+    first chance defect "degrades" it.
     """
     met = 1
     for info in LEVELS[1:]:
         threshold = info.threshold("sigma_level")
-        if threshold is not None and opportunities * threshold < 1e6:
+        if threshold is not None and opportunities * threshold < RESOLUTION_DEFECTS * 1e6:
             break
         met = info.level
     return met
 
 
 def _next_threshold(criterion: str, met: int | None) -> float | None:
-    """The threshold of the level above ``met`` (None at the top, or when not assessed)."""
+    """The threshold of the level above ``met`` (None at the top, or when not assessed), in the units of the
+    criterion's reported value: the sigma criterion is judged on DPMO but reported, with its threshold, as a
+    sigma level (e.g. 5.0 for DPMO ≤ 233), so ``value`` and ``threshold`` of a limiting criterion compare."""
     if met is None or met >= MAX_LEVEL:
         return None
-    return level_info(met + 1).threshold(criterion)
+    nxt = level_info(met + 1)
+    if criterion == "sigma_level":
+        return nxt.sigma
+    return nxt.threshold(criterion)
 
 
 def grade(metrics: LineMetrics, options: Options) -> GradeResult:

@@ -1,8 +1,8 @@
 """The Faust app: the worker process, its lifecycle, signals and web server (health and metrics).
 
-The ingest loop runs as a ``mode`` service inside the Faust worker (see :mod:`cpkmon.stream.worker` for why it
-is not a per-message agent). Faust's web server answers on ``CPKMON_WORKER_HOST:CPKMON_WORKER_PORT`` — loopback
-by default, since Faust itself would bind every interface.
+The ingest loop runs as a ``mode`` service inside the Faust worker (see :mod:`cpkmon.stream.worker` for why
+it is not a per-message agent). Faust's web server answers on ``CPKMON_WORKER_HOST:CPKMON_WORKER_PORT`` —
+loopback by default, since Faust itself would bind every interface.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any
 import faust
 import mode
 import orjson
+from cpkmon.stream.worker import Worker
 
 from cpkmon.settings import Settings
-from cpkmon.stream.worker import Worker
 
 log = logging.getLogger("cpkmon.worker")
 
@@ -82,7 +82,10 @@ def create_app(settings: Settings, worker: Worker | None = None) -> tuple[faust.
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
-        return web.bytes(worker.metrics.render(), content_type="text/plain; version=0.0.4; charset=utf-8")
+        # aiohttp refuses a charset inside content_type; the exposition format's header goes in whole
+        return web.bytes(
+            worker.metrics.render(), headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
+        )
 
     @app.page("/debug/state/{line}")
     async def state(web: Any, request: Any, line: str) -> Any:

@@ -108,7 +108,9 @@ def test_a_missing_criterion_is_listed_and_not_assessed(missing: str) -> None:
     assert capped.limiting is not None
     assert capped.limiting.to_dict() == {
         "criterion": missing, "subject": None, "value": None,
-        "threshold": level_info(2).threshold(missing), "reason": "not_assessed",
+        # the sigma criterion's threshold is reported as a sigma level, like its value (3.0 for level 2)
+        "threshold": level_info(2).sigma if missing == "sigma_level" else level_info(2).threshold(missing),
+        "reason": "not_assessed",
     }
 
 
@@ -162,7 +164,9 @@ def test_criteria_report_level_met_and_next_threshold() -> None:
     by = {c.criterion: c.to_dict() for c in result.criteria}
     assert by["cpk"]["level_met"] == 3 and by["cpk"]["next_threshold"] == 1.67
     assert by["rty"]["level_met"] == 3 and by["rty"]["next_threshold"] == 0.97
-    assert by["sigma_level"]["level_met"] == 3 and by["sigma_level"]["next_threshold"] == 233.0
+    assert by["sigma_level"]["level_met"] == 3
+    assert by["sigma_level"]["next_threshold"] == 5.0  # a sigma level, like its value
+    assert by["sigma_level"]["next_dpmo_threshold"] == 233.0  # what it is judged on
     assert by["internal_loss_rate"]["level_met"] == 5 and by["internal_loss_rate"]["next_threshold"] is None
     assert result.level == 3
 

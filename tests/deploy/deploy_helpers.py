@@ -1,13 +1,26 @@
-"""Shared helpers for the deployment tests: paths, external tools, a small PromQL metric-name extractor."""
+"""Shared helpers for the deployment tests: paths, external tools, a real Prometheus with the shipped rules, a
+small PromQL metric-name extractor."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
+
+from cpkmon.broker import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -35,6 +48,121 @@ def require_binary(name: str) -> str:
         )
     pytest.skip(f"`{name}` not installed (set CI=1 to make this a failure)")
     raise AssertionError("unreachable")
+
+
+# ------------------------------------------------------------------------------------------------------------
+# A real Prometheus on loopback, loading the shipped rules
+# ------------------------------------------------------------------------------------------------------------
+
+
+def http_get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as res:
+            return res.status, res.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float) -> Any:
+    """Poll ``check`` every 0.2 s until it returns something truthy (an OSError counts as not yet)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = check()
+        except OSError:
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.2)
+
+
+class Prometheus:
+    """The `prometheus` binary on a free loopback port, scraping ``jobs`` every second, evaluating the SHIPPED
+    rule files.
+
+    The rules are copied to ``workdir`` and only the alerts' ``for`` is shortened (to ``alert_for``) so a test
+    runs in seconds; the PromQL is unchanged. ``jobs``: ``{job name: ["host:port", ...]}``, or one address for
+    the ``cpkmon-api`` job.
+    """
+
+    def __init__(self, workdir: Path, jobs: dict[str, list[str]] | str, alert_for: str = "2s") -> None:
+        binary = require_binary("prometheus")
+        if isinstance(jobs, str):
+            jobs = {"cpkmon-api": [jobs]}
+        rules = workdir / "rules"
+        rules.mkdir(parents=True)
+        for f in RULES_DIR.glob("*.yml"):
+            text = f.read_text(encoding="utf-8")
+            if f.name == "alerts.yml":
+                text = re.sub(r"(?m)^(\s+for:) \S+$", rf"\1 {alert_for}", text)
+            (rules / f.name).write_text(text, encoding="utf-8")
+        config = {
+            "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(rules / "recording.yml"), str(rules / "alerts.yml")],
+            "scrape_configs": [
+                {"job_name": job, "static_configs": [{"targets": targets}]} for job, targets in jobs.items()
+            ],
+        }
+        (workdir / "prometheus.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = (workdir / "prometheus.log").open("wb")
+        self.proc = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={workdir / 'prometheus.yml'}",
+                f"--storage.tsdb.path={workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--log.level=warn",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.workdir = workdir
+        try:
+            wait_for(
+                lambda: self._alive() and http_get(f"{self.url}/-/ready")[0] == 200, "prometheus /-/ready", 30
+            )
+        except AssertionError:
+            self.close()
+            raise
+
+    def _alive(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(
+                f"prometheus exited: {(self.workdir / 'prometheus.log').read_text()[-2000:]}"
+            )
+        return True
+
+    def api(self, path: str, **params: str) -> Any:
+        query = f"?{urllib.parse.urlencode(params)}" if params else ""
+        status, body = http_get(f"{self.url}/api/v1/{path}{query}")
+        assert status == 200, body[:500]
+        doc = json.loads(body)
+        assert doc["status"] == "success", doc
+        return doc["data"]
+
+    def value(self, expr: str, label: str = "line") -> dict[str, float]:
+        """Instant query → {``label`` value: sample value}."""
+        return {
+            r["metric"].get(label, ""): float(r["value"][1]) for r in self.api("query", query=expr)["result"]
+        }
+
+    def alerts(self, name: str) -> list[dict[str, Any]]:
+        return [a for a in self.api("alerts")["alerts"] if a["labels"].get("alertname") == name]
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.log.close()
 
 
 # ------------------------------------------------------------------------------------------------------------

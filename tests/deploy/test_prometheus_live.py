@@ -10,23 +10,20 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
-import urllib.parse
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
-import yaml
-from deploy_helpers import RULES_DIR, require_binary
+from deploy_helpers import Prometheus, require_binary, wait_for
+from deploy_helpers import http_get as _get
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from cpkmon.broker import free_port
@@ -90,28 +87,6 @@ class FakeApi:
 
 
 # ---- the real API: `cpkmon api` against an embedded broker -------------------------------------------------
-
-
-def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as res:
-            return res.status, res.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = check()
-        except OSError:
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.2)
 
 
 class RealApi:
@@ -186,85 +161,6 @@ class RealApi:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
         self.producer.close()
-        self.log.close()
-
-
-# ---- Prometheus --------------------------------------------------------------------------------------------
-
-
-class Prometheus:
-    def __init__(self, workdir: Path, target: str) -> None:
-        binary = require_binary("prometheus")
-        rules = workdir / "rules"
-        rules.mkdir(parents=True)
-        for f in RULES_DIR.glob("*.yml"):
-            text = f.read_text(encoding="utf-8")
-            if f.name == "alerts.yml":
-                # the shipped `for` (minutes) shortened so the test runs in seconds; the logic is unchanged
-                text = re.sub(r"(?m)^(\s+for:) \S+$", r"\1 2s", text)
-            (rules / f.name).write_text(text, encoding="utf-8")
-        config = {
-            "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-            "rule_files": [str(rules / "recording.yml"), str(rules / "alerts.yml")],
-            "scrape_configs": [{"job_name": "cpkmon-api", "static_configs": [{"targets": [target]}]}],
-        }
-        (workdir / "prometheus.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = (workdir / "prometheus.log").open("wb")
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                f"--config.file={workdir / 'prometheus.yml'}",
-                f"--storage.tsdb.path={workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--log.level=warn",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.workdir = workdir
-        try:
-            wait_for(
-                lambda: self._alive() and _get(f"{self.url}/-/ready")[0] == 200, "prometheus /-/ready", 30
-            )
-        except AssertionError:
-            self.close()
-            raise
-
-    def _alive(self) -> bool:
-        if self.proc.poll() is not None:
-            raise AssertionError(
-                f"prometheus exited: {(self.workdir / 'prometheus.log').read_text()[-2000:]}"
-            )
-        return True
-
-    def api(self, path: str, **params: str) -> Any:
-        query = f"?{urllib.parse.urlencode(params)}" if params else ""
-        status, body = _get(f"{self.url}/api/v1/{path}{query}")
-        assert status == 200, body[:500]
-        doc = json.loads(body)
-        assert doc["status"] == "success", doc
-        return doc["data"]
-
-    def value(self, expr: str) -> dict[str, float]:
-        """Instant query → {line label: value}."""
-        return {
-            r["metric"].get("line", ""): float(r["value"][1]) for r in self.api("query", query=expr)["result"]
-        }
-
-    def alerts(self, name: str) -> list[dict[str, Any]]:
-        return [a for a in self.api("alerts")["alerts"] if a["labels"].get("alertname") == name]
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
         self.log.close()
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from cpkmon.broker import EmbeddedBroker
 from tests.stream.harness import (
@@ -61,6 +63,9 @@ def test_status_and_alerts_equal_the_batch_answer(broker: EmbeddedBroker, tmp_pa
 
         docs = wait_until(caught_up, 60, what="status of every line with every event applied")
         health = worker.get("/healthz")
+        with urllib.request.urlopen(worker.url("/metrics"), timeout=5) as r:
+            assert r.status == 200 and r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+            exposition = r.read().decode()
     assert want_values == 1200 and want_units == 600
     for line, doc in docs.items():
         assert_close(comparable(doc), comparable(expected[line]), line)
@@ -82,6 +87,14 @@ def test_status_and_alerts_equal_the_batch_answer(broker: EmbeddedBroker, tmp_pa
         assert orjson.dumps(a, option=orjson.OPT_SORT_KEYS) == orjson.dumps(
             {**batch_ooc[aid], "detected_at": a["detected_at"]}, option=orjson.OPT_SORT_KEYS
         )
+    samples = {
+        (smp.name, tuple(sorted(smp.labels.items()))): smp.value
+        for fam in text_string_to_metric_families(exposition)
+        for smp in fam.samples
+    }
+    accepted = (("outcome", "accepted"), ("topic", "cpkmon.measurements"))
+    assert samples[("cpkmon_events_total", accepted)] == 1200
+    assert any(name == "cpkmon_consumer_lag" for name, _ in samples)
     assert health["events"]["cpkmon.measurements:accepted"] == 1200
     assert health["events"]["cpkmon.inspections:accepted"] == 600
     assert health["events"]["cpkmon.quality-costs:accepted"] == 8

@@ -41,6 +41,8 @@ class LineState:
 
     __slots__ = (
         "_assessed",
+        "_graded",
+        "_rollup",
         "applied",
         "characteristics",
         "costs",
@@ -65,12 +67,15 @@ class LineState:
         self.updated_at: float | None = None
         self.last_result: GradeResult | None = None
         self._assessed: frozenset[str] = frozenset()
+        self._graded: tuple[tuple[Any, ...], GradeResult] | None = None  # see _grade
+        # name → (characteristic, its version, cpk, stable) as last read by metrics()
+        self._rollup: dict[str, tuple[Characteristic, int, float | None, bool | None]] = {}
 
     # ---------------------------------------------------------------------------------------------- inputs
     def characteristic_for(self, name: str, spec: Spec, station: str | None) -> Characteristic:
         """The characteristic under ``spec``; a changed spec restarts its window and baseline."""
         char = self.characteristics.get(name)
-        if char is None or char.spec != spec:
+        if char is None or (char.spec is not spec and char.spec != spec):
             char = Characteristic(self.line, name, spec, self.options, station=station)
             self.characteristics[name] = char
         return char
@@ -154,13 +159,18 @@ class LineState:
         cpk_subject: str | None = None
         cpk_n = 0
         unstable: list[str] = []
+        rollup = self._rollup
         for name, char in self.characteristics.items():
-            c = char.cpk
+            # an evaluation follows a change of one characteristic: re-read only what changed since last time
+            seen = rollup.get(name)
+            if seen is None or seen[0] is not char or seen[1] != char.version:
+                seen = rollup[name] = (char, char.version, char.cpk, char.stable)
+            c = seen[2]
             if c is not None and (cpk is None or c < cpk):
                 cpk, cpk_subject = c, name
                 agg = char.aggregate()
                 cpk_n = 0 if agg is None else int(agg.n)
-            if char.stable is False:
+            if seen[3] is False:
                 unstable.append(name)
         rty: float | None = None
         rty_subject: str | None = None
@@ -198,10 +208,30 @@ class LineState:
             dpmo_se=math.sqrt(defects) / opportunities * 1e6 if opportunities else None,
         )
 
+    def _grade(self, metrics: LineMetrics) -> GradeResult:
+        """``grade(metrics, options)``, reusing the previous result when the graded inputs are unchanged.
+
+        Most evaluations follow a subgroup close of a characteristic that is not the line's minimum, so the
+        roll-up — and therefore the grade — is the same as the last time. The key holds every field
+        :func:`grade` reads (not the standard errors, which only the hysteresis band uses); results are
+        immutable and shared.
+        """
+        key = (
+            metrics.cpk, metrics.cpk_subject, metrics.rty, metrics.rty_subject, metrics.dpmo,
+            metrics.sigma_level, metrics.internal_loss_rate, metrics.external_loss_rate, metrics.unstable,
+            metrics.missing, metrics.opportunities,
+        )
+        graded = self._graded
+        if graded is not None and graded[0] == key:
+            return graded[1]
+        result = grade(metrics, self.options)
+        self._graded = (key, result)
+        return result
+
     def evaluate(self, event_time: float, detected_at: float) -> list[Alert]:
         """One evaluation (SPEC §5): grade the line and let the tracker confirm a change."""
         metrics = self.metrics()
-        result = grade(metrics, self.options)
+        result = self._grade(metrics)
         assessed = frozenset(c.criterion for c in result.criteria if c.assessed)
         newly = set(assessed - self._assessed)
         # DPMO's resolution grows with its sample (ladder.resolvable_level): a level that just became

@@ -53,6 +53,7 @@ class Characteristic:
 
     __slots__ = (
         "_asm",
+        "_cap",
         "_chart",
         "_last_ts",
         "_seq",
@@ -66,6 +67,7 @@ class Characteristic:
         "options",
         "spec",
         "station",
+        "version",
     )
 
     def __init__(
@@ -85,6 +87,11 @@ class Characteristic:
         self._last_ts: float | None = None
         self._seq = 0
         self._since_spec = 0
+        self._cap: _Capability | None = None
+        # bumped by every change of the window, the chart or the spec — of everything ``cpk``, ``stable`` and
+        # ``aggregate()`` depend on (not by a value that only enters the open subgroup): lets the line roll-up
+        # reuse what it read from this characteristic while the version is unchanged
+        self.version = 0
         if spec.known:
             self._freeze_known()
 
@@ -107,8 +114,8 @@ class Characteristic:
             self._last_ts = last = ts
         closed = self._asm.add(value - self._shift, ts, event_id, subgroup)
         max_age = self._win.max_age
-        if max_age is not None:
-            self._win.evict_before(last - max_age)
+        if max_age is not None and self._win.evict_before(last - max_age):
+            self.version += 1
         if not closed:
             return []
         return [self._close(c) for c in closed]
@@ -119,6 +126,7 @@ class Characteristic:
         return [] if c is None else [self._close(c)]
 
     def _close(self, c: ClosedSubgroup) -> ClosedSubgroupResult:
+        self.version += 1
         self._seq = seq = self._seq + 1
         label = c.key if c.key is not None else str(seq)
         win = self._win
@@ -149,11 +157,13 @@ class Characteristic:
         if sw is None or not sw > 0.0:
             return False
         self._chart.freeze(self._shift + agg.mean, sw, self._size, "baseline")
+        self.version += 1
         return True
 
     def _freeze_known(self) -> None:
         assert self.spec.center is not None and self.spec.sigma is not None
         self._chart.freeze(self.spec.center, self.spec.sigma, self._size, "known")
+        self.version += 1
 
     def rebaseline(self) -> None:
         """Re-freeze the chart limits from the current window; ``ValueError`` if it has no σ_within yet."""
@@ -169,6 +179,7 @@ class Characteristic:
         """
         if spec == self.spec:
             return
+        self.version += 1
         self.spec = spec
         self._size = spec.size(self.options.subgroup_size)
         self._asm.size = self._size
@@ -215,7 +226,21 @@ class Characteristic:
         return self._win.aggregate()
 
     def _capability(self) -> tuple[Agg | None, float | None, str | None, float | None, str, Indices]:
+        """Estimates and indices of the current window, cached until the window or the spec changes.
+
+        The window hands out a new :class:`Agg` object on every change (and its cache holds the one it
+        returned), so the aggregate's identity, together with the spec's, is an exact cache key: the line
+        roll-up reads every characteristic's Cpk on each evaluation, and only the one that closed a subgroup
+        needs recomputing.
+        """
         agg = self._win.aggregate()
+        cap = self._cap
+        if cap is not None and cap[0] is agg and cap[1] is self.spec:
+            return cap[2]
+        self._cap = (agg, self.spec, out := self._compute_capability(agg))
+        return out
+
+    def _compute_capability(self, agg: Agg | None) -> _CapabilityValue:
         if agg is None:
             return None, None, None, None, STATE_INSUFFICIENT, _NO_INDICES
         sw, est = sigma_within(agg, self.options.sigma_method)
@@ -325,7 +350,11 @@ class Characteristic:
         c._last_ts = None if last is None else float(last)
         c._seq = int(d["seq"])
         c._since_spec = int(d["since_spec"])
+        c._cap = None
+        c.version = 0
         return c
 
 
 _NO_INDICES = Indices()
+_CapabilityValue = tuple[Agg | None, float | None, str | None, float | None, str, Indices]
+_Capability = tuple[Agg | None, Spec, _CapabilityValue]  # (window aggregate, spec) the value was computed for

@@ -161,6 +161,7 @@ class ControlChart:
         "_rules",
         "_sigma",
         "_source",
+        "_times",
         "_violations",
     )
 
@@ -179,6 +180,9 @@ class ControlChart:
         self._history: deque[tuple[float, float]] = deque(maxlen=HISTORY)
         self._prev_x: float | None = None  # previous individual, for the moving range
         self._points: deque[dict[str, object]] = deque(maxlen=max(1, options.chart_points))
+        # each point's event time as RFC 3339 (None until a status first shows it), formatted once per point
+        # rather than on every status document
+        self._times: deque[str | None] = deque(maxlen=max(1, options.chart_points))
         self._violations: deque[Violation] = deque(maxlen=max(options.chart_points, MIN_VIOLATIONS_KEPT))
         self._last_violation_seq: int | None = None
 
@@ -303,6 +307,7 @@ class ControlChart:
                 "rules": sorted({v.rule for v in violations}),
             }
         )
+        self._times.append(None)
         return violations
 
     def _evaluate(self, point: ChartPoint, x: float, r: float | None) -> list[Violation]:
@@ -312,6 +317,7 @@ class ControlChart:
         z = (x - center) / se
         self._history.append((x, z))
         hist = self._history
+        h = list(hist)  # one copy for every rule's "last k points" (h[-k:] is _last(hist, k))
         rules = self._rules
         out: list[Violation] = []
 
@@ -324,33 +330,33 @@ class ControlChart:
         # Test 2: nine points in a row strictly on one side.
         if 2 in rules and len(hist) >= TEST2_POINTS and z != 0.0:
             side = z > 0.0
-            if all((hz > 0.0) == side and hz != 0.0 for _, hz in _last(hist, TEST2_POINTS)):
+            if all((hz > 0.0) == side and hz != 0.0 for _, hz in h[-TEST2_POINTS:]):
                 hit(2, center)
         # Test 3: six consecutive increases or six consecutive decreases (seven points).
         if 3 in rules and len(hist) >= TREND_MOVES + 1:
-            moves = _moves(_last(hist, TREND_MOVES + 1))
+            moves = _moves(h[-(TREND_MOVES + 1):])
             if all(m > 0 for m in moves) or all(m < 0 for m in moves):
                 hit(3, None)
         # Test 4: fourteen moves in a row alternating up and down (fifteen points).
         if 4 in rules and len(hist) >= ALTERNATING_MOVES + 1:
-            moves = _moves(_last(hist, ALTERNATING_MOVES + 1))
+            moves = _moves(h[-(ALTERNATING_MOVES + 1):])
             if all(m != 0 for m in moves) and all(a * b < 0 for a, b in pairwise(moves)):
                 hit(4, None)
         # Test 5: two out of three points more than 2σ, same side; the current point is one of them.
         if 5 in rules:
             k, of = TEST5_OF
-            if abs(z) > 2.0 and _count_beyond(_last(hist, of), 2.0, z > 0.0) >= k:
+            if abs(z) > 2.0 and _count_beyond(h[-of:], 2.0, z > 0.0) >= k:
                 hit(5, center + math.copysign(2.0, z) * se)
         # Test 6: four out of five points more than 1σ, same side; the current point is one of them.
         if 6 in rules:
             k, of = TEST6_OF
-            if abs(z) > 1.0 and _count_beyond(_last(hist, of), 1.0, z > 0.0) >= k:
+            if abs(z) > 1.0 and _count_beyond(h[-of:], 1.0, z > 0.0) >= k:
                 hit(6, center + math.copysign(1.0, z) * se)
         # Test 7: fifteen points in a row within 1σ (either side, inclusive).
         if 7 in rules and len(hist) >= TEST7_POINTS and all(abs(hz) <= 1.0 for _, hz in hist):
             hit(7, None)
         # Test 8: eight points in a row more than 1σ from the centre line (either side).
-        last8 = _last(hist, TEST8_POINTS)
+        last8 = h[-TEST8_POINTS:]
         if 8 in rules and len(last8) == TEST8_POINTS and all(abs(hz) > 1.0 for _, hz in last8):
             hit(8, None)
 
@@ -368,13 +374,15 @@ class ControlChart:
     # ------------------------------------------------------------------ status
     def points(self) -> list[dict[str, object]]:
         """The last ``options.chart_points`` plotted points, oldest first, event time as RFC 3339."""
-        out: list[dict[str, object]] = []
-        for p in self._points:
-            q = dict(p)
-            q["event_time"] = to_rfc3339(cast(float, p["event_time"]))
-            q["rules"] = list(cast(list[int], p["rules"]))
-            out.append(q)
-        return out
+        times = self._times
+        if times and times[-1] is None:  # points plotted since the last status (appended at the end)
+            for i, (p, t) in enumerate(zip(self._points, times, strict=True)):
+                if t is None:
+                    times[i] = to_rfc3339(cast(float, p["event_time"]))
+        return [
+            {**p, "event_time": t, "rules": list(cast(list[int], p["rules"]))}
+            for p, t in zip(self._points, times, strict=True)
+        ]
 
     def violations(self, since_seq: int) -> list[dict[str, object]]:
         """Recorded violations of subgroups with ``seq ≥ since_seq``, oldest first (bounded history)."""
@@ -427,6 +435,7 @@ class ControlChart:
         chart._prev_x = _opt_float(d.get("prev_x"))
         for p in d.get("points", []):
             chart._points.append(dict(p, rules=[int(r) for r in p.get("rules", [])]))
+            chart._times.append(None)
         for rule, kind_, seq, subgroup, event_time, value, limit in d.get("violations", []):
             chart._violations.append(
                 Violation(int(rule), str(kind_), int(seq), str(subgroup), float(event_time), float(value),

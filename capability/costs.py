@@ -19,7 +19,7 @@ DAY = 86400.0
 class CostWindow:
     """Quality-cost events (ts, internal_loss, external_loss, output_value) no older than the window."""
 
-    __slots__ = ("_events", "_ids", "cost_window_days", "events_total")
+    __slots__ = ("_events", "_ids", "_sums", "cost_window_days", "events_total")
 
     def __init__(self, cost_window_days: float = 365.0) -> None:
         if not cost_window_days > 0:
@@ -29,6 +29,9 @@ class CostWindow:
         self._events: list[tuple[float, int, float, float, float, str | None]] = []
         self._ids: set[str] = set()
         self.events_total = 0
+        # ((events_total, len), Σ internal, Σ external, Σ output): the line re-reads the rates on every
+        # evaluation; the window changes only in add(), which always bumps events_total
+        self._sums: tuple[tuple[int, int], float, float, float] | None = None
 
     @property
     def span(self) -> float:
@@ -80,20 +83,34 @@ class CostWindow:
     def __len__(self) -> int:
         return len(self._events)
 
+    def _totals(self) -> tuple[float, float, float]:
+        """(Σ internal loss, Σ external loss, Σ output value) over the window, cached until it changes."""
+        ev = self._events
+        key = (self.events_total, len(ev))
+        sums = self._sums
+        if sums is None or sums[0] != key:
+            sums = self._sums = (
+                key,
+                math.fsum(e[2] for e in ev),
+                math.fsum(e[3] for e in ev),
+                math.fsum(e[4] for e in ev),
+            )
+        return sums[1], sums[2], sums[3]
+
     @property
     def output_value(self) -> float:
-        return math.fsum(e[4] for e in self._events)
+        return self._totals()[2]
 
     @property
     def internal_loss_rate(self) -> float | None:
         """Σ internal loss / Σ output value over the window; None without events (or zero output)."""
-        out = self.output_value
-        return math.fsum(e[2] for e in self._events) / out if out > 0 else None
+        internal, _, out = self._totals()
+        return internal / out if out > 0 else None
 
     @property
     def external_loss_rate(self) -> float | None:
-        out = self.output_value
-        return math.fsum(e[3] for e in self._events) / out if out > 0 else None
+        _, external, out = self._totals()
+        return external / out if out > 0 else None
 
     def to_dict(self) -> dict[str, object]:
         return {

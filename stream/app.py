@@ -14,9 +14,9 @@ from typing import Any
 import faust
 import mode
 import orjson
-from cpkmon.stream.worker import Worker
 
 from cpkmon.settings import Settings
+from cpkmon.stream.worker import Worker
 
 log = logging.getLogger("cpkmon.worker")
 

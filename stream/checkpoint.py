@@ -3,10 +3,11 @@
 Layout of ``cpkmon.worker-checkpoints`` (compacted on Apache Kafka; as many partitions as the input topics):
 partition *p* holds the lines owned by input partition *p*. Key ``<line>`` → the line's state
 (``LineState.to_dict``); key ``__partition__`` → ``{"applied": {topic: offset}}``, written *after* the line
-records of the same checkpoint. So the newest partition record never claims more than the line records before it
-hold, and any prefix of the partition is a consistent checkpoint — which is exactly what survives Tansu's wrong
-end offsets (SPEC §10: a reader that trusts ListOffsets stops early and loses the tail). We never ask for end
-offsets: the restore reads until its position reaches the high watermark carried in fetch responses.
+records of the same checkpoint. So the newest partition record never claims more than the line records
+before it hold, and any prefix of the partition is a consistent checkpoint — which is exactly what survives
+Tansu's wrong end offsets (SPEC §10: a reader that trusts ListOffsets stops early and loses the tail). We
+never ask for end offsets: the restore reads until its position reaches the high watermark carried in fetch
+responses.
 """
 
 from __future__ import annotations
@@ -65,7 +66,9 @@ async def read_to_high_watermark(consumer: AIOKafkaConsumer, tps: list[TopicPart
             if empty[tp] >= EMPTY_ROUNDS and at_hw:
                 pending.discard(tp)
             elif empty[tp] >= EMPTY_ROUNDS * 10:
-                log.warning("%s: position below the high watermark %s after %d empty rounds", tp, hw, empty[tp])
+                log.warning(
+                    "%s: position below the high watermark %s after %d empty rounds", tp, hw, empty[tp]
+                )
                 pending.discard(tp)
     return out
 
@@ -105,8 +108,8 @@ async def restore(
             r = result[p]
             for name, raw in lines.items():
                 st = LineState.from_dict(orjson.loads(raw), options)
-                # A line record older than the partition record is still valid through the partition's offsets:
-                # it had no events in between, or it would have been dirty and written again before it.
+                # A line record older than the partition record is still valid through the partition's
+                # offsets: it had no events in between, or it would have been dirty and written again.
                 for t, off in r.applied.items():
                     if st.applied.get(t, -1) < off:
                         st.applied[t] = off

@@ -1,7 +1,8 @@
 """The worker's own Prometheus metrics, on its own registry (served on CPKMON_WORKER_HOST/PORT).
 
 Counters are bumped once per batch from the processor's aggregated counts, not per event; lag is read at
-scrape time from fetch high watermarks by a collector (SPEC §10: end offsets are wrong on the embedded broker).
+scrape time from fetch high watermarks by a collector (SPEC §10: end offsets are wrong on the embedded
+broker).
 """
 
 from __future__ import annotations
@@ -50,7 +51,10 @@ class WorkerMetrics:
             registry=r,
         )
         self.dead_letters = Counter(
-            "cpkmon_dead_letters", "Events sent to the dead-letter topic, by reason class", ["topic", "reason"], registry=r
+            "cpkmon_dead_letters",
+            "Events sent to the dead-letter topic, by reason class",
+            ["topic", "reason"],
+            registry=r,
         )
         self.latency = Histogram(
             "cpkmon_processing_latency_seconds",
@@ -60,11 +64,15 @@ class WorkerMetrics:
         )
         self.status_docs = Counter("cpkmon_status_published", "Line status documents published", registry=r)
         self.checkpoints = Counter("cpkmon_checkpoint_bytes", "Bytes of line state checkpointed", registry=r)
-        self.restored_lines = Counter("cpkmon_restored_lines", "Line states restored from checkpoints", registry=r)
+        self.restored_lines = Counter(
+            "cpkmon_restored_lines", "Line states restored from checkpoints", registry=r
+        )
         self.restored_records = Counter(
             "cpkmon_restore_records", "Checkpoint records read while restoring", registry=r
         )
-        self.partitions = Gauge("cpkmon_worker_assigned_partitions", "Input partition numbers assigned", registry=r)
+        self.partitions = Gauge(
+            "cpkmon_worker_assigned_partitions", "Input partition numbers assigned", registry=r
+        )
         r.register(_LagCollector(self))
 
     def bind(self, worker: Worker) -> None:

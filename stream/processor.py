@@ -1,14 +1,14 @@
 """Applies raw input records of one partition number to the lines that partition owns.
 
-Kafka-agnostic on purpose: the worker feeds it ``(topic, offset, timestamp, key, value)`` in offset order and
-drains its outputs; tests and the benchmark drive it directly. A line is owned by partition
+Kafka-agnostic on purpose: the worker feeds it ``(topic, offset, timestamp, key, value)`` in offset order
+and drains its outputs; tests and the benchmark drive it directly. A line is owned by partition
 ``murmur2(line) % partitions`` (the Java client's and kafka-python's default partitioner), for every input
 topic alike, so one worker holds all of a line's inputs once the topics are co-partitioned (range assignor).
 
 Exactly-once effect without broker transactions (SPEC §10): ``applied`` records, per input topic, the last
-offset whose effect is in the state. A checkpoint stores the states together with ``applied``; after a restore
-the worker seeks every input partition to ``applied + 1`` and replays, and a line whose own checkpoint is newer
-than the partition's skips the offsets it already holds (``LineState.applied``).
+offset whose effect is in the state. A checkpoint stores the states together with ``applied``; after a
+restore the worker seeks every input partition to ``applied + 1`` and replays, and a line whose own
+checkpoint is newer than the partition's skips the offsets it already holds (``LineState.applied``).
 """
 
 from __future__ import annotations
@@ -101,6 +101,16 @@ class PartitionProcessor:
         self.dirty_status: set[str] = set()
         self.dirty_checkpoint: set[str] = set()
         self.grade_changed: set[str] = set()
+        self._owners: dict[str, int] = {}  # line → owner partition (murmur2 once per line, not per event)
+
+    def owner(self, line: str) -> int:
+        """:func:`owner_partition` of ``line``, memoized (bounded, like the decoder's identifier cache)."""
+        p = self._owners.get(line)
+        if p is None:
+            p = owner_partition(line, self.partitions)
+            if len(self._owners) < 100_000:
+                self._owners[line] = p
+        return p
 
     # ---------------------------------------------------------------------------------------------- state
     def line_state(self, line: str) -> LineState:
@@ -118,7 +128,9 @@ class PartitionProcessor:
         return self.applied.get(topic, -1) + 1
 
     # ---------------------------------------------------------------------------------------------- input
-    def handle(self, topic: str, offset: int, timestamp_ms: int, key: bytes | None, value: bytes | None) -> None:
+    def handle(
+        self, topic: str, offset: int, timestamp_ms: int, key: bytes | None, value: bytes | None
+    ) -> None:
         """Apply one record. Never raises for bad input: it is dead-lettered with a reason."""
         if offset <= self.applied.get(topic, -1):
             return  # replayed record whose effect the restored state already has
@@ -136,26 +148,41 @@ class PartitionProcessor:
                 if (
                     self.specs.get(*wanted) is None
                     and wanted not in self._missing
-                    and owner_partition(ev.line, self.partitions) == self.partition
+                    and self.owner(ev.line) == self.partition
                 ):
                     raise SpecsBehind(*wanted)
         for bad in rejected:
             self._dead_letter(topic, offset, bad.reason, bad.payload)
         foreign: dict[str, list[Event]] = {}
+        accepted = duplicates = 0
+        line: str | None = None
+        st: LineState | None = None  # the state of ``line`` when it is owned here (the events of a message
+        # usually share their line: look it up once)
         for ev in events:
-            owner = owner_partition(ev.line, self.partitions)
-            if owner != self.partition:
+            if ev.line != line:
+                line = ev.line
+                st = self.line_state(line) if self.owner(line) == self.partition else None
+            if st is None:
                 foreign.setdefault(ev.line, []).append(ev)
                 continue
-            st = self.line_state(ev.line)
             if offset <= st.applied.get(topic, -1):
                 continue
-            self._apply(topic, offset, st, ev, detected_at)
+            ok = self._apply(topic, offset, st, ev, detected_at)
+            if ok:
+                accepted += 1
+            elif ok is not None:
+                duplicates += 1
+        if accepted:
+            self.out.counts[(topic, "accepted")] += accepted
+        if duplicates:
+            self.out.counts[(topic, "duplicate")] += duplicates
         if foreign:
             self._forward(topic, foreign)
         self.applied[topic] = offset
 
-    def _apply(self, topic: str, offset: int, st: LineState, ev: Event, detected_at: float) -> None:
+    def _apply(self, topic: str, offset: int, st: LineState, ev: Event, detected_at: float) -> bool | None:
+        """Apply one owned event: True if accepted, False for a duplicate, None if dead-lettered (counted
+        there); the caller counts accepted and duplicate events per message."""
         if isinstance(ev, Measurement):
             spec = self.specs.get(ev.line, ev.characteristic)
             if spec is None:
@@ -167,19 +194,25 @@ class PartitionProcessor:
                     f"no_spec: no specification for {ev.line}/{ev.characteristic}",
                     _measurement_payload(ev),
                 )
-                return
+                return None
             accepted, alerts = st.measurement(
                 ev.characteristic, spec, ev.station, ev.value, ev.ts, ev.event_id, ev.subgroup, detected_at
             )
         elif isinstance(ev, Inspection):
             accepted, alerts = st.inspection(
-                ev.station, ev.passed, ev.first_pass, ev.defects, ev.opportunities, ev.ts, ev.event_id, detected_at
+                ev.station,
+                ev.passed,
+                ev.first_pass,
+                ev.defects,
+                ev.opportunities,
+                ev.ts,
+                ev.event_id,
+                detected_at,
             )
         else:
             accepted, alerts = st.quality_cost(
                 ev.internal_loss, ev.external_loss, ev.output_value, ev.ts, ev.event_id, detected_at
             )
-        self.out.counts[(topic, "accepted" if accepted else "duplicate")] += 1
         if accepted:
             self.dirty_status.add(st.line)
             self.dirty_checkpoint.add(st.line)
@@ -187,18 +220,25 @@ class PartitionProcessor:
             self.out.alerts.extend(alerts)
             if any(a.get("type") in ("grade_degraded", "grade_recovered") for a in alerts):
                 self.grade_changed.add(st.line)
+        return accepted
 
     def _forward(self, topic: str, foreign: dict[str, list[Event]]) -> None:
         """Re-key events that arrived on a partition that does not own their line (SPEC §2), once."""
         for line, evs in foreign.items():
             docs = [_event_doc(ev) for ev in evs]
             payload = orjson.dumps(docs[0] if len(docs) == 1 else docs)
-            self.out.forwards.append((topic, owner_partition(line, self.partitions), line, payload))
+            self.out.forwards.append((topic, self.owner(line), line, payload))
             self.out.counts[(topic, "rekeyed")] += len(evs)
 
     def _dead_letter(self, topic: str, offset: int, reason: str, payload: Any) -> None:
         self.out.dead_letters.append(
-            {"topic": topic, "partition": self.partition, "offset": offset, "reason": reason, "payload": payload}
+            {
+                "topic": topic,
+                "partition": self.partition,
+                "offset": offset,
+                "reason": reason,
+                "payload": payload,
+            }
         )
         self.out.counts[(topic, "dead_letter")] += 1
         self.out.rejected_reasons[(topic, _reason_class(reason))] += 1

@@ -67,7 +67,9 @@ class SpecRegistry:
             m = parse_spec(doc)
             spec = to_spec(m, self.default_subgroup_size)
         except (ValidationError, ValueError) as exc:
-            return SpecChange("invalid", doc.get("line"), doc.get("characteristic"), f"invalid spec: {exc}", doc)
+            return SpecChange(
+                "invalid", doc.get("line"), doc.get("characteristic"), f"invalid spec: {exc}", doc
+            )
         key = (m.line, m.characteristic)
         if self._specs.get(key) == spec:
             return SpecChange("unchanged", m.line, m.characteristic)
@@ -80,7 +82,9 @@ class SpecRegistry:
         key_text = key.decode("utf-8", errors="replace") if key is not None else None
         if value is None:
             if not key_text or "/" not in key_text:
-                return SpecChange("invalid", None, None, "tombstone without a line/characteristic key", key_text)
+                return SpecChange(
+                    "invalid", None, None, "tombstone without a line/characteristic key", key_text
+                )
             line, char = key_text.split("/", 1)
             self._specs.pop((line, char), None)
             self.version += 1
@@ -88,7 +92,9 @@ class SpecRegistry:
         try:
             doc = orjson.loads(value)
         except orjson.JSONDecodeError as exc:
-            return SpecChange("invalid", None, None, f"not JSON: {exc}", value[:65536].decode("utf-8", "replace"))
+            return SpecChange(
+                "invalid", None, None, f"not JSON: {exc}", value[:65536].decode("utf-8", "replace")
+            )
         if not isinstance(doc, dict):
             return SpecChange("invalid", None, None, "a spec must be a JSON object", doc)
         if doc.get("command") == "rebaseline":
@@ -97,10 +103,14 @@ class SpecRegistry:
                 return SpecChange("invalid", None, None, "rebaseline needs line and characteristic", doc)
             return SpecChange("rebaseline", target_line, target_char)
         change = self.set(doc)
-        if change.action in ("set", "unchanged") and key_text and key_text != spec_key(
-            str(change.line), str(change.characteristic)
+        if (
+            change.action in ("set", "unchanged")
+            and key_text
+            and key_text != spec_key(str(change.line), str(change.characteristic))
         ):
-            return SpecChange("set", change.line, change.characteristic, "key differs from line/characteristic")
+            return SpecChange(
+                "set", change.line, change.characteristic, "key differs from line/characteristic"
+            )
         return change
 
 

@@ -1,16 +1,17 @@
 """The worker's ingest loop: consume input partitions in batches, apply, publish, checkpoint.
 
 Why not one Faust agent per topic: SPEC §10 measured Faust's per-message stream path at ≈ 3.6 % of the raw
-consume-and-decode ceiling on this machine (``Consumer._drain_messages`` awaits several tasks per message), and
-Faust tables restore through ListOffsets end offsets, which are wrong on the embedded broker. So the Faust app
-(:mod:`cpkmon.stream.app`) hosts this loop as a service: an aiokafka group consumer with the *range* assignor
-(co-partitioned input topics land on the same worker), ``getmany`` batches, and our own checkpoints
-(:mod:`cpkmon.stream.checkpoint`).
+consume-and-decode ceiling on this machine (``Consumer._drain_messages`` awaits several tasks per message),
+and Faust tables restore through ListOffsets end offsets, which are wrong on the embedded broker. So the
+Faust app (:mod:`cpkmon.stream.app`) hosts this loop as a service: an aiokafka group consumer with the
+*range* assignor (co-partitioned input topics land on the same worker), ``getmany`` batches, and our own
+checkpoints (:mod:`cpkmon.stream.checkpoint`).
 
 Order of effects per batch: apply records → publish alerts, dead letters and re-keyed records and wait for
-their acks → publish due status documents → every ``checkpoint_interval_ms`` write the dirty lines' states and
-then the partition record. A crash anywhere replays from the last partition record: outputs may be published
-again (alerts byte-identical with the same id, status last-writer-wins), state effects never twice.
+their acks → publish due status documents (not waiting for their acks) → every ``checkpoint_interval_ms``
+write the dirty lines' states and then the partition record. A crash anywhere replays from the last
+partition record: outputs may be published again (alerts byte-identical with the same id, status last-
+writer-wins), state effects never twice.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ class Worker:
         self.ready = asyncio.Event()
         self.stopping = asyncio.Event()
         self.last_status: dict[str, float] = {}
+        self._status_inflight: list[asyncio.Future[Any]] = []  # status sends not yet acknowledged
         self.last_checkpoint = time.monotonic()
         self.first_event_at: float | None = None
         self.started_at = time.monotonic()
@@ -184,7 +186,9 @@ class Worker:
         futures = []
         send = self.producer.send
         for doc in out.alerts:
-            futures.append(await send(self.settings.topic_alerts, orjson.dumps(doc), key=doc["line"].encode()))
+            futures.append(
+                await send(self.settings.topic_alerts, orjson.dumps(doc), key=doc["line"].encode())
+            )
         for dl in out.dead_letters:
             futures.append(await send(self.settings.topic_dead_letter, orjson.dumps(dl, default=str)))
         for topic, partition, key, value in out.forwards:
@@ -195,7 +199,24 @@ class Worker:
         out.clear()
 
     async def _publish_status(self, force: bool = False) -> None:
+        """Publish the due status documents.
+
+        The ingest loop does not wait for their acknowledgements (on the embedded broker a round of status
+        acks took up to ~150 ms, and every millisecond the loop waits is latency for every event behind it):
+        a status document is last-writer-wins per line, the producer keeps its order per partition, and a
+        restored worker republishes the status of every line it restores, so no checkpoint depends on it.
+        Failures still surface: acknowledged rounds are collected on the next call and a failed send raises
+        here as before. ``force`` (stop, revocation) waits for every status send still in flight.
+        """
         assert self.producer is not None
+        inflight = self._status_inflight
+        if inflight:
+            done = [f for f in inflight if f.done()]
+            if done:
+                self._status_inflight = inflight = [f for f in inflight if not f.done()]
+                for f in done:
+                    f.result()  # raises a failed send, as awaiting it would have
+                self.metrics.status_published(len(done))
         now = time.monotonic()
         interval = self.settings.status_interval_ms / 1000.0
         futures = []
@@ -210,14 +231,18 @@ class Worker:
             for line in due:
                 doc = proc.lines[line].status()
                 futures.append(
-                    await self.producer.send(self.settings.topic_line_status, orjson.dumps(doc), key=line.encode())
+                    await self.producer.send(
+                        self.settings.topic_line_status, orjson.dumps(doc), key=line.encode()
+                    )
                 )
                 self.last_status[line] = now
                 proc.dirty_status.discard(line)
                 proc.grade_changed.discard(line)
-        if futures:
-            await asyncio.gather(*futures)
-            self.metrics.status_published(len(futures))
+        inflight.extend(futures)
+        if force and inflight:
+            self._status_inflight = []
+            await asyncio.gather(*inflight)
+            self.metrics.status_published(len(inflight))
 
     async def _checkpoint(self, partitions: set[int]) -> None:
         """Dirty lines, then each partition's applied offsets (see :mod:`cpkmon.stream.checkpoint`)."""
@@ -241,7 +266,10 @@ class Worker:
                 continue
             futures.append(
                 await self.producer.send(
-                    topic, checkpoint.encode_partition(proc.applied), key=checkpoint.PARTITION_KEY, partition=p
+                    topic,
+                    checkpoint.encode_partition(proc.applied),
+                    key=checkpoint.PARTITION_KEY,
+                    partition=p,
                 )
             )
             log.debug("checkpoint p%d applied=%s", p, proc.applied)
@@ -305,8 +333,10 @@ class Worker:
                         p,
                         r.records,
                         r.applied,
-                        {n: (st.applied, sum(c.values_total for c in st.characteristics.values()))
-                         for n, st in r.lines.items()},
+                        {
+                            n: (st.applied, sum(c.values_total for c in st.characteristics.values()))
+                            for n, st in r.lines.items()
+                        },
                     )
                     proc.restore(r.applied, r.lines)
                     proc._checkpointed = dict(r.applied)  # type: ignore[attr-defined]
@@ -315,7 +345,11 @@ class Worker:
                     self.metrics.restored(len(r.lines), r.records)
                     for topic in self.kinds:
                         self.consumer.seek(TopicPartition(topic, p), proc.position(topic))
-                log.info("assigned partitions %s (restored %d lines)", new, sum(len(restored[p].lines) for p in new))
+                log.info(
+                    "assigned partitions %s (restored %d lines)",
+                    new,
+                    sum(len(restored[p].lines) for p in new),
+                )
             self.metrics.assigned(len(self.processors))
             self.ready.set()
 
@@ -326,7 +360,9 @@ class Worker:
         if self.settings.specs_file is not None:
             for doc in load_specs_file(self.settings.specs_file):
                 key = spec_key(str(doc.get("line")), str(doc.get("characteristic")))
-                await self.producer.send_and_wait(self.settings.topic_specs, orjson.dumps(doc), key=key.encode())
+                await self.producer.send_and_wait(
+                    self.settings.topic_specs, orjson.dumps(doc), key=key.encode()
+                )
         self.spec_consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=50
         )
@@ -362,8 +398,8 @@ class Worker:
         """Wait until the spec follower has read every spec produced before this call.
 
         That is two empty fetch rounds after the call (the follower fetches with ``fetch_max_wait_ms=50`` in
-        100 ms rounds, so they span a whole fetch that started after the call). The fetch high watermark is not
-        used: the embedded broker's can lag behind its log. Bounded by CPKMON_SPEC_HOLD_SECONDS.
+        100 ms rounds, so they span a whole fetch that started after the call). The fetch high watermark is
+        not used: the embedded broker's can lag behind its log. Bounded by CPKMON_SPEC_HOLD_SECONDS.
         """
         target = self._spec_rounds + checkpoint.EMPTY_ROUNDS
         try:

@@ -9,15 +9,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
 from cpkmon.api.deps import parse_keys
 from cpkmon.api.metrics import build_registry
 from cpkmon.api.problems import install as install_problems
 from cpkmon.api.routers import alerts, health, lines, metrics, specs
 from cpkmon.api.view import View
 from cpkmon.api.writer import Writer
-from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
-
 from cpkmon.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)

@@ -8,13 +8,13 @@ import hmac
 from dataclasses import dataclass
 from typing import Annotated
 
-from cpkmon.api.problems import Problem
-from cpkmon.api.view import View
-from cpkmon.api.writer import Writer
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry
 
+from cpkmon.api.problems import Problem
+from cpkmon.api.view import View
+from cpkmon.api.writer import Writer
 from cpkmon.settings import Settings
 
 

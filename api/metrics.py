@@ -15,6 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
+
 from cpkmon.api.series import (
     ALERTS,
     DEGRADATIONS,
@@ -28,10 +33,6 @@ from cpkmon.api.series import (
     render_rows,
 )
 from cpkmon.api.view import View
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.metrics_core import Metric
-from prometheus_client.registry import Collector
-from prometheus_client.samples import Sample
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

@@ -27,8 +27,8 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from cpkmon.api.series import Family, Row, line_series
 
+from cpkmon.api.series import Family, Row, line_series
 from cpkmon.settings import Settings
 from cpkmon.topics import plan
 

@@ -12,9 +12,9 @@ import contextlib
 import logging
 
 from aiokafka import AIOKafkaProducer
+
 from cpkmon.api.problems import Problem
 from cpkmon.api.view import View
-
 from cpkmon.settings import Settings
 
 log = logging.getLogger(__name__)

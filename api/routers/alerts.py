@@ -7,13 +7,14 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 import orjson
+from fastapi import APIRouter, Body, Header, Path, Query, Request
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
 from cpkmon.api import cursor as cursors
 from cpkmon.api.deps import CallerDep, SettingsDep, ViewDep, WriterDep, require_ready
 from cpkmon.api.models import IDENT_PATTERN, AckRecord, AckRequest, AlertPage, problem_responses
 from cpkmon.api.problems import Problem
 from cpkmon.capability.timeutil import to_rfc3339
-from fastapi import APIRouter, Body, Header, Path, Query, Request
-from sse_starlette import EventSourceResponse, ServerSentEvent
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 

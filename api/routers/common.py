@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from cpkmon.api.models import IDENT_PATTERN
 from fastapi import Path, Request
 from fastapi.responses import Response
+
+from cpkmon.api.models import IDENT_PATTERN
 
 LinePath = Annotated[str, Path(pattern=IDENT_PATTERN, description="line id (SPEC §1)", examples=["L1"])]
 CharPath = Annotated[

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from cpkmon.api.deps import ViewDep
-from cpkmon.api.models import Health, Readiness
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+
+from cpkmon.api.deps import ViewDep
+from cpkmon.api.models import Health, Readiness
 
 router = APIRouter(tags=["health"])
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
 from cpkmon.api.deps import ViewDep
 from cpkmon.api.models import LineRow, LineStatus, problem_responses
 from cpkmon.api.problems import Problem
 from cpkmon.api.routers.common import LinePath, json_or_304
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
 
 router = APIRouter(prefix="/api/v1/lines", tags=["lines"])
 

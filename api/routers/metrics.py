@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from cpkmon.api.deps import RegistryDep
-from cpkmon.api.metrics import CONTENT_TYPE, render
 from fastapi import APIRouter
 from fastapi.responses import Response
+
+from cpkmon.api.deps import RegistryDep
+from cpkmon.api.metrics import CONTENT_TYPE, render
 
 router = APIRouter(tags=["metrics"])
 

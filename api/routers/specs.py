@@ -11,12 +11,13 @@ import time
 from typing import Annotated
 
 import orjson
+from fastapi import APIRouter, Body, Response
+
 from cpkmon.api.deps import CallerDep, SettingsDep, ViewDep, WriterDep, require_ready
 from cpkmon.api.models import BaselineRequest, Spec, SpecIn, problem_responses
 from cpkmon.api.problems import Problem
 from cpkmon.api.routers.common import CharPath, LinePath
 from cpkmon.capability.timeutil import to_rfc3339
-from fastapi import APIRouter, Body, Response
 
 router = APIRouter(prefix="/api/v1/specs", tags=["specs"])
 

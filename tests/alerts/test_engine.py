@@ -7,6 +7,7 @@ import random
 from typing import Any
 
 import pytest
+
 from cpkmon.alerts.documents import alert_id
 from cpkmon.alerts.engine import GradeTracker, OutOfControlTracker
 from cpkmon.alerts.ladder import LineMetrics, grade

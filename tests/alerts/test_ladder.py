@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+
 from cpkmon.alerts.ladder import LEVELS, LineMetrics, grade, level_info
 from cpkmon.capability.options import Options
 

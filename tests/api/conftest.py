@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 import uvicorn
-from cpkmon.api.app import create_app
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from cpkmon.api.app import create_app
 from cpkmon.broker import EmbeddedBroker, free_port
 from cpkmon.settings import Settings
 

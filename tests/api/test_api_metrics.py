@@ -8,13 +8,13 @@ import time
 import orjson
 from aiokafka import ConsumerRecord, TopicPartition
 from conftest import Publisher, wait_until
-from cpkmon.api.metrics import build_registry, render
-from cpkmon.api.view import View
 from fastapi.testclient import TestClient
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from statusdocs import grade_alert, ooc_alert, status
 
+from cpkmon.api.metrics import build_registry, render
+from cpkmon.api.view import View
 from cpkmon.settings import Settings
 
 

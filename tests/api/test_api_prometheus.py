@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import Publisher, serve, wait_until
-from cpkmon.api.app import create_app
 from statusdocs import status
 
+from cpkmon.api.app import create_app
 from cpkmon.broker import free_port
 from cpkmon.settings import Settings
 

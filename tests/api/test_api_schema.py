@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from conftest import AUTH, Publisher, create_topics, make_settings
-from cpkmon.api.app import create_app
 from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
@@ -18,6 +17,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from statusdocs import grade_alert, status
 
+from cpkmon.api.app import create_app
 from cpkmon.broker import EmbeddedBroker
 
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 from conftest import AUTH, Publisher, serve, wait_until
-from cpkmon.api.app import create_app
 from statusdocs import grade_alert, ooc_alert, status
 
+from cpkmon.api.app import create_app
 from cpkmon.settings import Settings
 
 

@@ -9,12 +9,12 @@ import time
 import orjson
 from aiokafka import ConsumerRecord, TopicPartition
 from conftest import Publisher, create_topics, make_settings, running, wait_until
-from cpkmon.api.app import create_app
-from cpkmon.api.view import View
 from fastapi.testclient import TestClient
 from kafka import KafkaProducer
 from statusdocs import grade_alert, ooc_alert, status
 
+from cpkmon.api.app import create_app
+from cpkmon.api.view import View
 from cpkmon.broker import EmbeddedBroker, free_port
 from cpkmon.settings import Settings
 

@@ -9,11 +9,12 @@ import random
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from cpkmon.capability.characteristic import Characteristic, ClosedSubgroupResult
 from cpkmon.capability.options import Options
 from cpkmon.capability.spec import Spec
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 STATUS_FIELDS = {
     "characteristic",

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cpkmon.capability.constants import MAX_N, c4, d2, d3, mvlue_weight
 from scipy import integrate, special
+
+from cpkmon.capability.constants import MAX_N, c4, d2, d3, mvlue_weight
 
 
 def _reference(shared_data: Path) -> dict[int, dict[str, float]]:

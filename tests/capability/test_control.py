@@ -6,6 +6,7 @@ import json
 import math
 
 import pytest
+
 from cpkmon.capability.constants import c4, d2, d3
 from cpkmon.capability.control import ChartPoint, ControlChart, chart_kind_for
 from cpkmon.capability.options import Options

@@ -8,6 +8,7 @@ import tracemalloc
 from fractions import Fraction
 
 import numpy as np
+
 from cpkmon.capability.characteristic import Characteristic
 from cpkmon.capability.constants import d2
 from cpkmon.capability.options import Options

@@ -6,9 +6,10 @@ import math
 import random
 
 import numpy as np
-from cpkmon.capability.moments import Moments
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from cpkmon.capability.moments import Moments
 
 values = st.lists(
     st.floats(min_value=-1e3, max_value=1e3, allow_nan=False, allow_infinity=False), max_size=30

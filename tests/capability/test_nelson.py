@@ -14,6 +14,7 @@ import random
 from itertools import pairwise
 
 import pytest
+
 from cpkmon.capability.constants import d2, d3
 from cpkmon.capability.control import ChartPoint, ControlChart, Violation
 from cpkmon.capability.options import Options

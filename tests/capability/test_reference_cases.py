@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from cpkmon.capability.characteristic import Characteristic
 from cpkmon.capability.options import Options
 from cpkmon.capability.spec import Spec

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
+
 from cpkmon.capability.sigma import sigma_level
 
 

@@ -13,14 +13,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import special
+
 from cpkmon.capability.characteristic import Characteristic
 from cpkmon.capability.moments import Moments
 from cpkmon.capability.options import Options
 from cpkmon.capability.spec import Spec
 from cpkmon.capability.window import Agg
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from scipy import special
 
 LSL, USL, TARGET = 9.0, 11.5, 10.0
 

@@ -19,14 +19,14 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from cpkmon.capability.options import Options
-from cpkmon.stream.checkpoint import read_to_high_watermark
-from cpkmon.stream.processor import Outputs, PartitionProcessor, owner_partition
-from cpkmon.stream.specs import SpecRegistry, spec_key
 from kafka import KafkaProducer
 
 from cpkmon.broker import free_port
+from cpkmon.capability.options import Options
 from cpkmon.settings import Settings, core_options
+from cpkmon.stream.checkpoint import read_to_high_watermark
+from cpkmon.stream.processor import Outputs, PartitionProcessor, owner_partition
+from cpkmon.stream.specs import SpecRegistry, spec_key
 
 TOPIC = {
     "measurement": "cpkmon.measurements",

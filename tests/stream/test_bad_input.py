@@ -8,9 +8,9 @@ from typing import Any
 
 import orjson
 import pytest
-from cpkmon.stream.events import decode
 
 from cpkmon.broker import EmbeddedBroker
+from cpkmon.stream.events import decode
 from tests.stream.harness import (
     TOPIC,
     Feed,

@@ -494,6 +494,24 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
     raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
 
 
+def retry_stale(check: Callable[[], None], timeout: float, what: str) -> None:
+    """Run ``check`` (which finds its elements afresh) until it passes without a stale element reference.
+
+    Only staleness is retried — the page replaced a node while it was being read; a failed assertion fails.
+    """
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            check()
+            return
+        except StaleElementReferenceException:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what} kept being re-rendered for {timeout} s") from None
+            time.sleep(0.2)
+
+
 def click(driver: Any, element: Any) -> None:
     """Scroll an element to the middle of the viewport (clear of the sticky header), then click it."""
     driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", element)
@@ -675,55 +693,65 @@ def test_dashboard_end_to_end(broker: Any, api: ApiServer, browser: Any, tmp_pat
 
     # --- line detail: control chart points, violations, histogram, stations ------------------------------
     click(b, b.find_element(By.CSS_SELECTOR, ".tile[data-line='machining-2']"))
-    char = wait_until(
-        lambda: b.find_element(
-            By.CSS_SELECTOR,
-            "#detail .detail-inner[data-line='machining-2'] .char[data-characteristic='bore_diameter']",
-        ),
-        10,
-        "machining-2 bore_diameter chart",
-    )
     cdoc = docs["machining-2"]["characteristics"][0]
-    x_chart = char.find_element(By.CSS_SELECTOR, "svg.chart-x")
-    assert len(x_chart.find_elements(By.CSS_SELECTOR, "circle.pt")) == len(cdoc["points"]) == 40
-    x_bad = {v["seq"] for v in cdoc["violations"] if v["chart"] == "x"}
-    r_bad = {v["seq"] for v in cdoc["violations"] if v["chart"] == "r"}
-    assert x_bad and r_bad and r_bad - x_bad, "the fixture must exercise both charts"
-    marked = {
-        int(c.get_attribute("data-seq"))
-        for c in x_chart.find_elements(By.CSS_SELECTOR, "circle.pt.violation")
-    }
-    assert marked == x_bad
-    r_chart = char.find_element(By.CSS_SELECTOR, "svg.chart-r")
-    r_marked = {
-        int(c.get_attribute("data-seq")) for c in r_chart.find_elements(By.CSS_SELECTOR, "circle.violation")
-    }
-    assert r_marked == r_bad
-    labels = {}
-    for label in x_chart.find_elements(By.CSS_SELECTOR, "text.lbl"):
-        for part in label.text.split("   "):
-            words = part.replace("▲", "").replace("▼", "").split()
-            if len(words) >= 2:
-                labels[words[0]] = words[1]
-    limits = {"UCL": cdoc["control"]["ucl"], "CL": cdoc["control"]["center"], "LCL": cdoc["control"]["lcl"]}
-    for name, value in {**limits, "LSL": cdoc["lsl"], "USL": cdoc["usl"]}.items():
-        shown_value = labels[name]  # each limit is drawn and labelled with its value as rounded on screen
-        decimals = len(shown_value.partition(".")[2])
-        assert decimals >= 3 and abs(float(shown_value) - value) <= 0.5 * 10**-decimals + 1e-12, (
-            name,
-            labels,
+
+    def check_detail() -> None:
+        char = wait_until(
+            lambda: b.find_element(
+                By.CSS_SELECTOR,
+                "#detail .detail-inner[data-line='machining-2'] .char[data-characteristic='bore_diameter']",
+            ),
+            10,
+            "machining-2 bore_diameter chart",
         )
-    hist = char.find_element(By.CSS_SELECTOR, "svg.histogram")
-    assert int(hist.get_attribute("data-values")) == 40
-    assert "subgroup means (n = 5)" in hist.find_element(By.CSS_SELECTOR, ".axis-label").text
-    assert len(hist.find_elements(By.CSS_SELECTOR, "path.curve")) == 2
-    assert hist.find_elements(By.CSS_SELECTOR, ".bars rect.bar")
-    assert f"{cdoc['cpk']:.2f}" in char.find_element(By.CSS_SELECTOR, ".indices").text
-    fpy = {
-        li.get_attribute("data-station"): li.text
-        for li in b.find_elements(By.CSS_SELECTOR, "#detail .fpy-row")
-    }
-    assert set(fpy) == {"S10", "S30"} and "96.2 %" in fpy["S30"]
+        x_chart = char.find_element(By.CSS_SELECTOR, "svg.chart-x")
+        assert len(x_chart.find_elements(By.CSS_SELECTOR, "circle.pt")) == len(cdoc["points"]) == 40
+        x_bad = {v["seq"] for v in cdoc["violations"] if v["chart"] == "x"}
+        r_bad = {v["seq"] for v in cdoc["violations"] if v["chart"] == "r"}
+        assert x_bad and r_bad and r_bad - x_bad, "the fixture must exercise both charts"
+        marked = {
+            int(c.get_attribute("data-seq"))
+            for c in x_chart.find_elements(By.CSS_SELECTOR, "circle.pt.violation")
+        }
+        assert marked == x_bad
+        r_chart = char.find_element(By.CSS_SELECTOR, "svg.chart-r")
+        r_marked = {
+            int(c.get_attribute("data-seq"))
+            for c in r_chart.find_elements(By.CSS_SELECTOR, "circle.violation")
+        }
+        assert r_marked == r_bad
+        labels = {}
+        for label in x_chart.find_elements(By.CSS_SELECTOR, "text.lbl"):
+            for part in label.text.split("   "):
+                words = part.replace("▲", "").replace("▼", "").split()
+                if len(words) >= 2:
+                    labels[words[0]] = words[1]
+        limits = {
+            "UCL": cdoc["control"]["ucl"],
+            "CL": cdoc["control"]["center"],
+            "LCL": cdoc["control"]["lcl"],
+        }
+        for name, value in {**limits, "LSL": cdoc["lsl"], "USL": cdoc["usl"]}.items():
+            shown_value = labels[name]  # each limit is drawn and labelled with its value as rounded on screen
+            decimals = len(shown_value.partition(".")[2])
+            assert decimals >= 3 and abs(float(shown_value) - value) <= 0.5 * 10**-decimals + 1e-12, (
+                name,
+                labels,
+            )
+        hist = char.find_element(By.CSS_SELECTOR, "svg.histogram")
+        assert int(hist.get_attribute("data-values")) == 40
+        assert "subgroup means (n = 5)" in hist.find_element(By.CSS_SELECTOR, ".axis-label").text
+        assert len(hist.find_elements(By.CSS_SELECTOR, "path.curve")) == 2
+        assert hist.find_elements(By.CSS_SELECTOR, ".bars rect.bar")
+        assert f"{cdoc['cpk']:.2f}" in char.find_element(By.CSS_SELECTOR, ".indices").text
+        fpy = {
+            li.get_attribute("data-station"): li.text
+            for li in b.find_elements(By.CSS_SELECTOR, "#detail .fpy-row")
+        }
+        assert set(fpy) == {"S10", "S30"} and "96.2 %" in fpy["S30"]
+
+    # the page re-renders the open detail on live status events: re-find and re-check on a stale element
+    retry_stale(check_detail, 15, "the line detail")
 
     # --- the alert list: the stored alert, then a NEW alert from Kafka without a reload ------------------
     wait_until(
@@ -747,8 +775,8 @@ def test_dashboard_end_to_end(broker: Any, api: ApiServer, browser: Any, tmp_pat
     }
     prod.send("cpkmon.alerts", key="machining-2", value=new_alert)
     prod.flush(10)
-    item = wait_until(
-        lambda: b.find_element(By.CSS_SELECTOR, ".alert[data-alert-id='a-test-ooc-0002']"),
+    item_text = wait_until(
+        lambda: b.find_element(By.CSS_SELECTOR, ".alert[data-alert-id='a-test-ooc-0002']").text,
         15,
         "the new alert to appear live",
     )
@@ -756,7 +784,7 @@ def test_dashboard_end_to_end(broker: Any, api: ApiServer, browser: Any, tmp_pat
         b.find_elements(By.CSS_SELECTOR, "#alerts .alert")[0].get_attribute("data-alert-id")
         == "a-test-ooc-0002"
     )
-    assert "OUT OF CONTROL" in item.text.upper() and "bore_diameter" in item.text and "rule 1" in item.text
+    assert "OUT OF CONTROL" in item_text.upper() and "bore_diameter" in item_text and "rule 1" in item_text
 
     # --- a new status (grade change) reaches the tile live, and the open line's detail refreshes ---------
     degraded = status_doc(
@@ -804,12 +832,12 @@ def test_dashboard_end_to_end(broker: Any, api: ApiServer, browser: Any, tmp_pat
     key_input.clear()
     key_input.send_keys("secret")
     b.find_element(By.ID, "key-save").click()
-    info = wait_until(
-        lambda: b.find_element(By.CSS_SELECTOR, ".alert[data-alert-id='a-test-ooc-0002'] .ack-info"),
+    info_text = wait_until(
+        lambda: b.find_element(By.CSS_SELECTOR, ".alert[data-alert-id='a-test-ooc-0002'] .ack-info").text,
         10,
         "the acknowledgement",
     )
-    assert "acknowledged by op" in info.text
+    assert "acknowledged by op" in info_text
     assert not b.find_element(By.ID, "key-form").is_displayed()
     assert b.execute_script("return localStorage.getItem('cpkmon.apiKey')") == "secret"
 

@@ -99,8 +99,8 @@ class Worker:
             max_request_size=max(self.settings.max_message_bytes * 2, 8 << 20),
         )
         await self.producer.start()
-        await self._load_specs()
-        self._spec_task = asyncio.create_task(self._follow_specs(), name="cpkmon-specs")
+        # The group join (half the session timeout on the embedded broker) runs in the background from
+        # consumer.start(); the specs are read meanwhile. Nothing is applied before run(), after both.
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap,
             group_id=GROUP_ID,
@@ -117,6 +117,8 @@ class Worker:
         )
         self.consumer.subscribe(list(self.kinds), listener=_Rebalance(self))
         await self.consumer.start()
+        await self._load_specs()
+        self._spec_task = asyncio.create_task(self._follow_specs(), name="cpkmon-specs")
 
     async def stop(self) -> None:
         self.stopping.set()

@@ -95,6 +95,7 @@ class PartitionProcessor:
         self.out = outputs
         self.lines: dict[str, LineState] = {}
         self.applied: dict[str, int] = {}
+        self.checkpointed: dict[str, int] = {}  # ``applied`` as of the last partition record written
         self.specs_verified = False  # True while re-handling records after the spec follower caught up
         self._missing: set[tuple[str, str]] = set()  # verified missing at registry version _missing_version
         self._missing_version = -1
@@ -121,6 +122,7 @@ class PartitionProcessor:
 
     def restore(self, applied: dict[str, int], lines: dict[str, LineState]) -> None:
         self.applied = dict(applied)
+        self.checkpointed = dict(applied)
         self.lines = dict(lines)
 
     def position(self, topic: str) -> int:

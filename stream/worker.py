@@ -264,7 +264,7 @@ class Worker:
                     futures.append(await self.producer.send(topic, value, key=line.encode(), partition=p))
                     written += len(value)
                 proc.dirty_checkpoint.clear()
-            elif proc.applied == getattr(proc, "_checkpointed", None):
+            elif proc.applied == proc.checkpointed:
                 continue
             futures.append(
                 await self.producer.send(
@@ -275,7 +275,7 @@ class Worker:
                 )
             )
             log.debug("checkpoint p%d applied=%s", p, proc.applied)
-            proc._checkpointed = dict(proc.applied)  # type: ignore[attr-defined]
+            proc.checkpointed = dict(proc.applied)
         if futures:
             await asyncio.gather(*futures)
             self.metrics.checkpointed(written)
@@ -341,7 +341,6 @@ class Worker:
                         },
                     )
                     proc.restore(r.applied, r.lines)
-                    proc._checkpointed = dict(r.applied)  # type: ignore[attr-defined]
                     proc.dirty_status.update(r.lines)  # republish what the state says (idempotent)
                     self.processors[p] = proc
                     self.metrics.restored(len(r.lines), r.records)

@@ -198,6 +198,12 @@ def _ident_ok(value: object) -> bool:
     return False
 
 
+def _finite_number(value: object) -> bool:
+    """An exact int or a finite float (bools, strings, NaN and inf go to the model, which rejects them)."""
+    cls = value.__class__
+    return cls is int or (cls is float and math.isfinite(value))  # type: ignore[arg-type]
+
+
 def _fast_ts(ts: object) -> float | None:
     if ts.__class__ is int:
         if 0 <= ts < 10**14:
@@ -231,12 +237,7 @@ def _fast_measurement(d: dict[str, Any]) -> list[Measurement] | None:
     if values is None:
         char = d.get("characteristic")
         value = d.get("value")
-        if not _ident_ok(char):
-            return None
-        if value.__class__ is float:
-            if not math.isfinite(value):
-                return None
-        elif value.__class__ is not int:
+        if not _ident_ok(char) or not _finite_number(value):
             return None
         return [Measurement(eid, ts, line, station, char, float(value), subgroup)]  # type: ignore[arg-type]
     if (
@@ -249,12 +250,7 @@ def _fast_measurement(d: dict[str, Any]) -> list[Measurement] | None:
         return None
     out = []
     for name, value in values.items():
-        if not _ident_ok(name):
-            return None
-        if value.__class__ is float:
-            if not math.isfinite(value):
-                return None
-        elif value.__class__ is not int:
+        if not _ident_ok(name) or not _finite_number(value):
             return None
         out.append(Measurement(f"{eid}/{name}", ts, line, station, name, float(value), subgroup))  # type: ignore[arg-type]
     return out

@@ -217,16 +217,27 @@ def _fast_ts(ts: object) -> float | None:
     return None
 
 
-def _fast_measurement(d: dict[str, Any]) -> list[Measurement] | None:
-    """The common single-value or per-part shape with exact types; None = let the model decide."""
+def _fast_header(d: dict[str, Any], station_required: bool) -> tuple[str, float, str, Any] | None:
+    """``(event_id, ts, line, station)`` when the fields every event shares have exact valid types."""
     eid = d.get("event_id")
     if eid.__class__ is not str or not 0 < len(eid) <= 128:
         return None
     ts = _fast_ts(d.get("ts"))
     line = d.get("line")
     station = d.get("station")
-    if ts is None or not _ident_ok(line) or (station is not None and not _ident_ok(station)):
+    if ts is None or not _ident_ok(line):
         return None
+    if (station is None and station_required) or (station is not None and not _ident_ok(station)):
+        return None
+    return eid, ts, line, station  # type: ignore[return-value]
+
+
+def _fast_measurement(d: dict[str, Any]) -> list[Measurement] | None:
+    """The common single-value or per-part shape with exact types; None = let the model decide."""
+    head = _fast_header(d, station_required=False)
+    if head is None:
+        return None
+    eid, ts, line, station = head
     sub = d.get("subgroup")
     if sub is not None and not (
         (sub.__class__ is str and 0 < len(sub) <= MAX_SUBGROUP_ID) or sub.__class__ is int
@@ -273,22 +284,17 @@ def _model_measurement(d: Any) -> list[Measurement] | Rejected:
 
 
 def _fast_inspection(d: dict[str, Any]) -> Inspection | None:
-    eid = d.get("event_id")
-    if eid.__class__ is not str or not 0 < len(eid) <= 128:
+    head = _fast_header(d, station_required=True)
+    if head is None:
         return None
-    ts = _fast_ts(d.get("ts"))
-    line = d.get("line")
-    station = d.get("station")
+    eid, ts, line, station = head
     passed = d.get("passed")
     first = d.get("first_pass", True)
     defects = d.get("defects")
     opp = d.get("opportunities")
     unit = d.get("unit_id")
     if (
-        ts is None
-        or not _ident_ok(line)
-        or not _ident_ok(station)
-        or passed.__class__ is not bool
+        passed.__class__ is not bool
         or first.__class__ is not bool
         or (defects is not None and not (defects.__class__ is int and 0 <= defects <= 10**9))
         or (opp is not None and not (opp.__class__ is int and 1 <= opp <= 10**9))

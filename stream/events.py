@@ -263,7 +263,7 @@ def _fast_measurement(d: dict[str, Any]) -> list[Measurement] | None:
     for name, value in values.items():
         if not _ident_ok(name) or not _finite_number(value):
             return None
-        out.append(Measurement(f"{eid}/{name}", ts, line, station, name, float(value), subgroup))  # type: ignore[arg-type]
+        out.append(Measurement(f"{eid}/{name}", ts, line, station, name, float(value), subgroup))
     return out
 
 
@@ -301,7 +301,7 @@ def _fast_inspection(d: dict[str, Any]) -> Inspection | None:
         or (unit is not None and not (unit.__class__ is str and len(unit) <= 128))
     ):
         return None
-    return Inspection(eid, ts, line, station, passed, first, defects, opp)  # type: ignore[arg-type]
+    return Inspection(eid, ts, line, station, passed, first, defects, opp)
 
 
 def _model_inspection(d: Any) -> Inspection | Rejected:

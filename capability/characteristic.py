@@ -12,6 +12,8 @@ characteristic is created, so that indices of data with a large offset and a tin
 The control chart's limits are frozen from a baseline: the window after the first ``min_subgroups`` subgroups
 closed since the spec was set (center = window mean, σ = σ_within of the window, nominal n = the spec's
 subgroup size) — or at once from the spec's known ``center``/``sigma``.
+A baseline is then judged against its own limits (Phase I, :meth:`Characteristic._try_freeze`): its
+violations come back from the close that froze the limits and count for ``stable``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from typing import Any
 
 from cpkmon.capability.control import ChartPoint, ControlChart, Violation, chart_kind_for
 from cpkmon.capability.estimators import sigma_overall, sigma_within
+from cpkmon.capability.histogram import capability_histogram
 from cpkmon.capability.indices import Indices
+from cpkmon.capability.moments import Moments
 from cpkmon.capability.options import Options
 from cpkmon.capability.spec import Spec
 from cpkmon.capability.subgroups import ClosedSubgroup, SubgroupAssembler
@@ -55,6 +59,8 @@ class Characteristic:
         "_asm",
         "_cap",
         "_chart",
+        "_epoch",
+        "_hist",
         "_last_ts",
         "_seq",
         "_shift",
@@ -88,12 +94,24 @@ class Characteristic:
         self._seq = 0
         self._since_spec = 0
         self._cap: _Capability | None = None
+        self._hist: _Histogram | None = None
         # bumped by every change of the window, the chart or the spec — of everything ``cpk``, ``stable`` and
         # ``aggregate()`` depend on (not by a value that only enters the open subgroup): lets the line roll-up
         # reuse what it read from this characteristic while the version is unchanged
         self.version = 0
+        self._epoch = 0  # limits frozen so far (baselines, re-baselines, known limits): see ``limits_epoch``
         if spec.known:
             self._freeze_known()
+
+    def continue_from(self, seq: int, values_total: int, epoch: int = 0) -> None:
+        """Continue the numbering of a characteristic this one replaces (a changed or re-added spec).
+
+        Subgroup seqs are part of out-of-control alert ids and ``values_total`` counts since the start
+        (SPEC §8): neither may restart when the spec changes. Called before the first value.
+        """
+        self._seq = max(self._seq, int(seq))
+        self._values_total += int(values_total)
+        self._epoch += int(epoch)
 
     # ------------------------------------------------------------------ updates
     def add(
@@ -133,7 +151,18 @@ class Characteristic:
         win.push(Entry(seq, label, c))
         if win.max_age is not None and self._last_ts is not None:
             win.evict_before(self._last_ts - win.max_age)
-        m = c.moments
+        point = self._chart_point(seq, label, c.event_time, c.moments)
+        violations = self._chart.add(point)
+        self._since_spec += 1
+        if not self._chart.frozen and self._since_spec >= self.options.min_subgroups:
+            baseline = self._try_freeze()
+            if baseline is not None:
+                # Phase I: the baseline subgroups' own violations (each with its own seq), this one's too
+                violations = baseline
+        return ClosedSubgroupResult(seq, label, c.moments.n, c.event_time, point, violations)
+
+    def _chart_point(self, seq: int, label: str, event_time: float, m: Moments) -> ChartPoint:
+        """The chart point of one subgroup: its mean and, by the chart kind, its range or SD."""
         n = m.n
         r: float | None = None
         if n >= 2:
@@ -142,33 +171,62 @@ class Characteristic:
                 r = math.sqrt(m.m2 / (n - 1))
             elif kind == "xbar_r":
                 r = m.hi - m.lo
-        point = ChartPoint(seq, label, c.event_time, n, self._shift + m.mean, r)
-        violations = self._chart.add(point)
-        self._since_spec += 1
-        if not self._chart.frozen and self._since_spec >= self.options.min_subgroups:
-            self._try_freeze()
-        return ClosedSubgroupResult(seq, label, n, c.event_time, point, violations)
+        return ChartPoint(seq, label, event_time, n, self._shift + m.mean, r)
 
-    def _try_freeze(self) -> bool:
-        agg = self._win.aggregate()
+    def _baseline_limits(self, agg: Agg | None) -> tuple[float, float] | None:
+        """(centre, σ) of a baseline summary; None without within-subgroup variation."""
         if agg is None:
-            return False
-        sw, _ = sigma_within(agg, self.options.sigma_method)
+            return None
+        sw, _ = sigma_within(agg, self.options.sigma_method, nominal=self._size)
         if sw is None or not sw > 0.0:
-            return False
-        self._chart.freeze(self._shift + agg.mean, sw, self._size, "baseline")
+            return None
+        return self._shift + agg.mean, sw
+
+    def _try_freeze(self) -> list[Violation] | None:
+        """Freeze the limits from the window and run Phase I over it; None if it has no σ_within yet.
+
+        Phase I (SPEC §4.1): the window's subgroups are the baseline the limits come from, so they are judged
+        against those limits with every enabled rule (:meth:`ControlChart.evaluate_baseline`) — a baseline
+        subgroup beyond its own limits is flagged and keeps ``stable`` false while it is in the window. With
+        ``options.baseline_exclude_flagged`` the limits are computed once more without the flagged subgroups
+        (Minitab's revised limits; one revision, not iterated; on an I–MR chart the moving range bridges an
+        excluded point) and the whole baseline is judged against those. Returns the baseline's violations in
+        seq order. O(window), once per freeze.
+        """
+        limits = self._baseline_limits(self._win.aggregate())
+        if limits is None:
+            return None  # O(1): a window without spread is retried at every close until it has some
+        entries = list(self._win)
+        self._chart.freeze(limits[0], limits[1], self._size, "baseline")
         self.version += 1
-        return True
+        self._epoch += 1
+        points = [self._chart_point(e.seq, e.label, e.event_time, e.moments) for e in entries]
+        violations = self._chart.evaluate_baseline(points)
+        if violations and self.options.baseline_exclude_flagged:
+            flagged = {v.seq for v in violations}
+            kept: Agg | None = None
+            for e in entries:
+                if e.seq not in flagged:
+                    kept = e.agg if kept is None else kept.merge(e.agg)
+            revised = self._baseline_limits(kept)
+            if revised is not None:
+                self._chart.freeze(revised[0], revised[1], self._size, "baseline")
+                violations = self._chart.evaluate_baseline(points)
+        return violations
 
     def _freeze_known(self) -> None:
         assert self.spec.center is not None and self.spec.sigma is not None
         self._chart.freeze(self.spec.center, self.spec.sigma, self._size, "known")
         self.version += 1
+        self._epoch += 1
 
-    def rebaseline(self) -> None:
-        """Re-freeze the chart limits from the current window; ``ValueError`` if it has no σ_within yet."""
-        if not self._try_freeze():
+    def rebaseline(self) -> list[Violation]:
+        """Re-freeze the chart limits from the current window and re-judge that window against them (Phase
+        I); returns the baseline's violations. ``ValueError`` if the window has no σ_within yet."""
+        violations = self._try_freeze()
+        if violations is None:
             raise ValueError("cannot re-baseline: the window has no within-subgroup variation yet")
+        return violations
 
     def set_spec(self, spec: Spec) -> None:
         """Replace the spec (a ``cpkmon.specs`` update). The window and ``shift`` stay; the chart starts over.
@@ -196,6 +254,12 @@ class Characteristic:
     @property
     def values_total(self) -> int:
         return self._values_total
+
+    @property
+    def limits_epoch(self) -> int:
+        """How many times limits were frozen on this characteristic (continued across spec changes): part of
+        out-of-control alert ids, so a re-baselined Phase I that flags a subgroup again is a new alert."""
+        return self._epoch
 
     @property
     def last_event_time(self) -> float | None:
@@ -243,11 +307,26 @@ class Characteristic:
     def _compute_capability(self, agg: Agg | None) -> _CapabilityValue:
         if agg is None:
             return None, None, None, None, STATE_INSUFFICIENT, _NO_INDICES
-        sw, est = sigma_within(agg, self.options.sigma_method)
+        sw, est = sigma_within(agg, self.options.sigma_method, nominal=self._size)
         so = sigma_overall(agg)
         if len(self._win) < self.options.min_subgroups or sw is None or not sw > 0.0:
             return agg, sw, est, so, STATE_INSUFFICIENT, _NO_INDICES
         return agg, sw, est, so, STATE_OK, Indices.compute(self.spec, self._shift, agg.n, agg.mean, sw, so)
+
+    def histogram(self) -> dict[str, object] | None:
+        """The capability histogram of the window's individual values (:mod:`cpkmon.capability.histogram`);
+        None while the window is empty. Cached like :meth:`_capability` (same exact key), so a status of an
+        unchanged window costs nothing extra; recomputing is O(window values)."""
+        agg = self._win.aggregate()
+        h = self._hist
+        if h is not None and h[0] is agg and h[1] is self.spec:
+            return h[2]
+        spec = self.spec
+        out = None
+        if agg is not None:
+            out = capability_histogram(self._win.values(), self._shift, spec.lsl, spec.usl)
+        self._hist = (agg, spec, out)
+        return out
 
     @property
     def state(self) -> str:
@@ -309,6 +388,7 @@ class Characteristic:
             "points": self._chart.points(),
             "violations": self._chart.violations(since),
             "open_subgroup_values": self._asm.open_count,
+            "histogram": self.histogram(),
         }
 
     # ------------------------------------------------------------------ persistence
@@ -325,6 +405,7 @@ class Characteristic:
             "last_ts": self._last_ts,
             "seq": self._seq,
             "since_spec": self._since_spec,
+            "epoch": self._epoch,
             "assembler": self._asm.to_dict(),
             "window": self._win.to_dict(),
             "chart": self._chart.to_dict(),
@@ -332,7 +413,7 @@ class Characteristic:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], options: Options) -> Characteristic:
-        spec = Spec.from_dict(d["spec"])
+        spec = Spec.from_dict(d["spec"], restore=True)
         c = cls.__new__(cls)
         c.line = str(d["line"])
         c.name = str(d["name"])
@@ -350,7 +431,9 @@ class Characteristic:
         c._last_ts = None if last is None else float(last)
         c._seq = int(d["seq"])
         c._since_spec = int(d["since_spec"])
+        c._epoch = int(d.get("epoch", 0))
         c._cap = None
+        c._hist = None
         c.version = 0
         return c
 
@@ -358,3 +441,4 @@ class Characteristic:
 _NO_INDICES = Indices()
 _CapabilityValue = tuple[Agg | None, float | None, str | None, float | None, str, Indices]
 _Capability = tuple[Agg | None, Spec, _CapabilityValue]  # (window aggregate, spec) the value was computed for
+_Histogram = tuple[Agg | None, Spec, dict[str, object] | None]  # likewise for the capability histogram

@@ -1,4 +1,4 @@
-"""Shewhart control charts with frozen (phase II) limits and Nelson's eight tests (SPEC §4.1).
+"""Shewhart control charts with frozen limits, Phase I and II, and Nelson's eight tests (SPEC §4.1).
 
 Why a chart at all: a Cpk describes a process only while it is in statistical control, so every characteristic
 runs one of these beside its capability window and the ladder can refuse to trust the Cpk of an unstable
@@ -37,19 +37,37 @@ Nelson's tests, as Minitab runs them with its default K values
 
     Boundary conventions (Minitab's wording "more than", "within", "same side"; Rspc's strict inequalities):
 
-    * "more than kσ" is strict: |z| > 3 (Test 1), z > 2 (Test 5), z > 1 (Tests 6, 8); "within 1σ" is
-      inclusive: |z| ≤ 1 (Test 7). A point exactly on a zone line is therefore *within* it.
-    * A point exactly on the centre line is on neither side: it breaks a Test 2 run.
+    * "more than kσ" is strict and "within 1σ" is inclusive, judged **against the lines as displayed**: the
+      chart's lines are L±k = μ₀ ± k·se with se = σ₀/√n (the very floats :meth:`ControlChart.x_limits` and
+      the zone lines show), and a point x is beyond the upper line iff ``x − L₊ₖ > ε``, beyond the lower one
+      iff ``L₋ₖ − x > ε``, with ε = ``LINE_ULPS`` (4) ulps of |μ₀| + 3·se, the largest magnitude involved.
+      Why a tolerance: gauges round, so real data sit exactly on these lines, but the decimal value 74.03 and
+      the float 74.0 + 3·0.01 (or 1.1 − 3·0.1 and 0.8) can differ in the last bit, and dividing by se (the
+      old z-score comparison) adds more: 74.03 became z = 3.0000000000001 and fired Test 1 while 1.4 sat
+      below its twin line. ε covers the rounding of x, μ₀, se and the sum (≤ 2.5 ulps) and is ≈ 1e-15 of the
+      data's magnitude, far below any gauge resolution; so a value equal to a line to the float's display
+      precision is *on* it (within), and mirroring the data around μ₀ mirrors the violations.
+    * The same ε decides the side of the centre line: a point within ε of μ₀ is *on* it, on neither side,
+      and breaks a Test 2 run.
+    * Test 1 on R/S/MR: r − UCL > ε or LCL − r > ε (LCL > 0 only), ε = 4 ulps of |μ₀| + UCL (a range is a
+      difference of values of magnitude |μ₀|).
     * Equal consecutive values are neither up nor down: a tie breaks a Test 3 trend and a Test 4 alternation.
-    * Tests 3 and 4 look at the plotted values x (what the operator sees rising); the zone tests use
-      z = (x − μ₀)/(σ₀/√n), which is what makes them valid for unequal subgroup sizes.
+    * Tests 3 and 4 look at the plotted values x (what the operator sees rising); the zone tests classify x
+      against the zone lines of its own subgroup size n, which is what makes them valid for unequal sizes.
+
+Phase I and phase II
+    When limits are frozen from a baseline, :meth:`ControlChart.evaluate_baseline` judges the baseline
+    subgroups themselves against those limits, in order, with every enabled rule (Phase I, as Minitab or
+    qcc do when they draw a chart of the data the limits come from); the rule history then continues into
+    phase II from those points. Known limits (a spec's ``center``/``sigma``) need no baseline.
 
 Incremental evaluation
-    The chart keeps only the last ``HISTORY`` = 15 plotted (x, z) pairs since the limits were frozen — the
-    longest pattern (Test 4's 15 points, Test 7's 15 points) needs no more — so a point costs O(1) whatever
-    the stream length, and the buffer is part of :meth:`ControlChart.to_dict`, so a restored chart keeps
-    detecting a run that began before the checkpoint. Re-freezing (re-baselining) clears the buffer: old
-    z-values are meaningless against new limits.
+    The chart keeps only the last ``HISTORY`` = 15 plotted points, each as (x, side, level) — its side of
+    the centre line (−1, 0, +1) and how many of the 1σ/2σ/3σ lines on that side it is strictly beyond —
+    the longest pattern (Test 4's 15 points, Test 7's 15 points) needs no more, so a point costs O(1)
+    whatever the stream length, and the buffer is part of :meth:`ControlChart.to_dict`, so a restored chart
+    keeps detecting a run that began before the checkpoint. Re-freezing clears the buffer (old points mean
+    nothing against new limits); a baseline evaluation refills it.
 """
 
 from __future__ import annotations
@@ -80,6 +98,9 @@ TEST5_OF = (2, 3)
 TEST6_OF = (4, 5)
 TEST7_POINTS = 15
 TEST8_POINTS = 8
+#: Tolerance of a comparison with a chart line, in ulps of the largest magnitude involved (see the module
+#: docstring, "Boundary conventions").
+LINE_ULPS = 4
 
 #: Violations kept for ``violations()``; stability itself never depends on this list (see ``stable``).
 MIN_VIOLATIONS_KEPT = 200
@@ -154,6 +175,7 @@ class ControlChart:
         "_explicit_chart",
         "_history",
         "_last_violation_seq",
+        "_lines",
         "_nominal_n",
         "_options",
         "_points",
@@ -176,8 +198,10 @@ class ControlChart:
         self._sigma: float | None = None
         self._nominal_n: int | None = None
         self._source: str | None = None
-        # (x, z) of the last HISTORY points plotted since the limits were frozen.
-        self._history: deque[tuple[float, float]] = deque(maxlen=HISTORY)
+        # (x, side, level) of the last HISTORY points plotted since the limits were frozen (module docstring)
+        self._history: deque[tuple[float, int, int]] = deque(maxlen=HISTORY)
+        # subgroup size → (ε, lower lines, upper lines): computed once per size and freeze, not per point
+        self._lines: dict[int, tuple[float, tuple[float, float, float], tuple[float, float, float]]] = {}
         self._prev_x: float | None = None  # previous individual, for the moving range
         self._points: deque[dict[str, object]] = deque(maxlen=max(1, options.chart_points))
         # each point's event time as RFC 3339 (None until a status first shows it), formatted once per point
@@ -207,6 +231,7 @@ class ControlChart:
         self._nominal_n = int(nominal_n)
         self._source = source
         self._history.clear()
+        self._lines.clear()
 
     @property
     def frozen(self) -> bool:
@@ -226,10 +251,27 @@ class ControlChart:
         return self._sigma
 
     def x_limits(self, n: int) -> tuple[float, float, float]:
-        """(LCL, centre, UCL) of the X̄/I chart for a subgroup of size ``n``."""
+        """(LCL, centre, UCL) of the X̄/I chart for a subgroup of size ``n``: the lines Test 1 judges by."""
+        center, _ = self._require_frozen()
+        _, lower, upper = self._zone_lines(n)
+        return lower[2], center, upper[2]
+
+    def zone_lines(self, n: int) -> list[tuple[float, float]]:
+        """[(lower, upper)] of the 1σ, 2σ and 3σ lines of the X̄/I chart for a subgroup of size ``n``, exactly
+        the floats the zone tests compare with (the 3σ pair is :meth:`x_limits`)."""
+        _, lower, upper = self._zone_lines(n)
+        return list(zip(lower, upper, strict=True))
+
+    def _zone_lines(self, n: int) -> tuple[float, tuple[float, float, float], tuple[float, float, float]]:
+        """(ε, lower 1σ/2σ/3σ lines, upper ones) for subgroups of size ``n`` (module docstring)."""
         center, sigma = self._require_frozen()
-        half = TEST1_SIGMA * sigma / math.sqrt(n)
-        return center - half, center, center + half
+        se = sigma / math.sqrt(n)
+        eps = LINE_ULPS * math.ulp(abs(center) + TEST1_SIGMA * se)
+        return (
+            eps,
+            (center - se, center - 2.0 * se, center - TEST1_SIGMA * se),
+            (center + se, center + 2.0 * se, center + TEST1_SIGMA * se),
+        )
 
     def range_limits(self, n: int) -> tuple[float, float, float] | None:
         """(LCL, centre, UCL) of the R/S/MR chart for subgroups of size ``n``; None where undefined."""
@@ -292,10 +334,7 @@ class ControlChart:
         violations: list[Violation] = []
         if self.frozen:
             violations = self._evaluate(point, x, r)
-            for v in violations:
-                self._violations.append(v)
-                if self._last_violation_seq is None or v.seq > self._last_violation_seq:
-                    self._last_violation_seq = v.seq
+            self._record(violations)
         self._points.append(
             {
                 "seq": point.seq,
@@ -310,64 +349,133 @@ class ControlChart:
         self._times.append(None)
         return violations
 
+    def evaluate_baseline(self, points: Iterable[ChartPoint]) -> list[Violation]:
+        """Phase I: judge the subgroups the frozen limits were computed from against those limits.
+
+        ``points`` are the baseline subgroups (already plotted by :meth:`add`, or older ones still in the
+        caller's window); they are evaluated in seq order with every enabled rule exactly as in phase II (the
+        moving range of an I–MR chart between consecutive baseline points), their violations are recorded —
+        replacing any verdict an earlier baseline gave the same subgroups, so a re-baseline re-judges its
+        window instead of counting it twice — plotted points get their ``rules``, and the rule history is left
+        holding the last baseline points, so a run that starts in the baseline completes in phase II. Runs
+        once per freeze: O(baseline) then, nothing per later point. Returns the violations in seq order.
+        """
+        self._require_frozen()
+        pts = sorted(points, key=lambda p: p.seq)
+        if not pts:
+            return []
+        first = pts[0].seq
+        kept = [v for v in self._violations if v.seq < first]
+        self._violations.clear()
+        self._violations.extend(kept)
+        # the trimmed, older violations are older than every kept one, and older than ``first``: for
+        # ``stable`` (which asks about seqs ≥ the window's oldest ≤ first) the newest kept one is exact
+        self._last_violation_seq = max((v.seq for v in kept), default=None)
+        self._history.clear()
+        i_mr = self._chart == "i_mr"
+        prev: float | None = None
+        out: list[Violation] = []
+        for p in pts:
+            if p.n < 1:
+                raise ValueError(f"a chart point needs n ≥ 1, got {p.n}")
+            x = _finite(p.x, "x")
+            r: float | None
+            if i_mr:
+                r = None if prev is None else abs(x - prev)
+                prev = x
+            else:
+                r = None if p.r is None else _finite(p.r, "r")
+            out += self._evaluate(p, x, r)
+        self._record(out)
+        rules_at: dict[int, set[int]] = {}
+        for v in out:
+            rules_at.setdefault(v.seq, set()).add(v.rule)
+        for stored in self._points:
+            seq = cast(int, stored["seq"])
+            if seq >= first:
+                stored["rules"] = sorted(rules_at.get(seq, ()))
+        return out
+
+    def _record(self, violations: list[Violation]) -> None:
+        for v in violations:
+            self._violations.append(v)
+            if self._last_violation_seq is None or v.seq > self._last_violation_seq:
+                self._last_violation_seq = v.seq
+
     def _evaluate(self, point: ChartPoint, x: float, r: float | None) -> list[Violation]:
-        center, sigma = self._require_frozen()
+        center, _ = self._require_frozen()
         n = 1 if self._chart == "i_mr" else point.n
-        se = sigma / math.sqrt(n)
-        z = (x - center) / se
-        self._history.append((x, z))
-        hist = self._history
-        h = list(hist)  # one copy for every rule's "last k points" (h[-k:] is _last(hist, k))
+        lines = self._lines.get(n)
+        if lines is None:
+            lines = self._lines[n] = self._zone_lines(n)
+        # see "Boundary conventions": compare with the displayed lines, within ε of a line is on it; the
+        # lines on a side are increasingly far, so the count of lines passed is the zone level
+        eps, lower, upper = lines
+        if x - center > eps:
+            side = 1
+            level = (x - upper[0] > eps) + (x - upper[1] > eps) + (x - upper[2] > eps)
+        elif center - x > eps:
+            side = -1
+            level = (lower[0] - x > eps) + (lower[1] - x > eps) + (lower[2] - x > eps)
+        else:
+            side = level = 0
+        self._history.append((x, side, level))
+        h = list(self._history)  # one copy for every rule's "last k points"
         rules = self._rules
         out: list[Violation] = []
 
-        def hit(rule: int, limit: float | None) -> None:
+        def hit(rule: int, k: int | None) -> None:
+            """Record a failure; ``k`` names the kσ line crossed on the point's side (0: the centre line)."""
+            limit = None if k is None else center if k == 0 else (upper if side > 0 else lower)[k - 1]
             out.append(Violation(rule, "x", point.seq, point.subgroup, point.event_time, x, limit))
 
         # Test 1: one point more than 3σ from the centre line.
-        if 1 in rules and abs(z) > TEST1_SIGMA:
-            hit(1, center + math.copysign(TEST1_SIGMA, z) * se)
+        if 1 in rules and level >= 3:
+            hit(1, 3)
         # Test 2: nine points in a row strictly on one side.
-        if 2 in rules and len(hist) >= TEST2_POINTS and z != 0.0:
-            side = z > 0.0
-            if all((hz > 0.0) == side and hz != 0.0 for _, hz in h[-TEST2_POINTS:]):
-                hit(2, center)
+        if (
+            2 in rules
+            and side != 0
+            and len(h) >= TEST2_POINTS
+            and all(hs == side for _, hs, _ in h[-TEST2_POINTS:])
+        ):
+            hit(2, 0)
         # Test 3: six consecutive increases or six consecutive decreases (seven points).
-        if 3 in rules and len(hist) >= TREND_MOVES + 1:
+        if 3 in rules and len(h) >= TREND_MOVES + 1:
             moves = _moves(h[-(TREND_MOVES + 1):])
             if all(m > 0 for m in moves) or all(m < 0 for m in moves):
                 hit(3, None)
         # Test 4: fourteen moves in a row alternating up and down (fifteen points).
-        if 4 in rules and len(hist) >= ALTERNATING_MOVES + 1:
+        if 4 in rules and len(h) >= ALTERNATING_MOVES + 1:
             moves = _moves(h[-(ALTERNATING_MOVES + 1):])
             if all(m != 0 for m in moves) and all(a * b < 0 for a, b in pairwise(moves)):
                 hit(4, None)
         # Test 5: two out of three points more than 2σ, same side; the current point is one of them.
-        if 5 in rules:
+        if 5 in rules and level >= 2:
             k, of = TEST5_OF
-            if abs(z) > 2.0 and _count_beyond(h[-of:], 2.0, z > 0.0) >= k:
-                hit(5, center + math.copysign(2.0, z) * se)
+            if _count_beyond(h[-of:], 2, side) >= k:
+                hit(5, 2)
         # Test 6: four out of five points more than 1σ, same side; the current point is one of them.
-        if 6 in rules:
+        if 6 in rules and level >= 1:
             k, of = TEST6_OF
-            if abs(z) > 1.0 and _count_beyond(h[-of:], 1.0, z > 0.0) >= k:
-                hit(6, center + math.copysign(1.0, z) * se)
+            if _count_beyond(h[-of:], 1, side) >= k:
+                hit(6, 1)
         # Test 7: fifteen points in a row within 1σ (either side, inclusive).
-        if 7 in rules and len(hist) >= TEST7_POINTS and all(abs(hz) <= 1.0 for _, hz in hist):
+        if 7 in rules and len(h) >= TEST7_POINTS and all(hl == 0 for _, _, hl in h[-TEST7_POINTS:]):
             hit(7, None)
         # Test 8: eight points in a row more than 1σ from the centre line (either side).
-        last8 = h[-TEST8_POINTS:]
-        if 8 in rules and len(last8) == TEST8_POINTS and all(abs(hz) > 1.0 for _, hz in last8):
+        if 8 in rules and len(h) >= TEST8_POINTS and all(hl >= 1 for _, _, hl in h[-TEST8_POINTS:]):
             hit(8, None)
 
-        # Test 1 on the R / S / MR chart: above the UCL, or below a positive LCL.
+        # Test 1 on the R / S / MR chart: above the UCL, or below a positive LCL (same ε rule).
         if 1 in rules and r is not None:
             rl = self.range_limits(point.n)
             if rl is not None:
                 lcl, _, ucl = rl
-                if r > ucl:
+                eps_r = LINE_ULPS * math.ulp(abs(center) + ucl)
+                if r - ucl > eps_r:
                     out.append(Violation(1, "r", point.seq, point.subgroup, point.event_time, r, ucl))
-                elif lcl > 0.0 and r < lcl:
+                elif lcl > 0.0 and lcl - r > eps_r:
                     out.append(Violation(1, "r", point.seq, point.subgroup, point.event_time, r, lcl))
         return out
 
@@ -411,7 +519,7 @@ class ControlChart:
             "sigma": self._sigma,
             "nominal_n": self._nominal_n,
             "source": self._source,
-            "history": [[hx, hz] for hx, hz in self._history],
+            "history": [[hx, hs, hl] for hx, hs, hl in self._history],
             "prev_x": self._prev_x,
             "points": [dict(p, rules=list(cast(list[int], p["rules"]))) for p in self._points],
             "violations": [
@@ -430,8 +538,8 @@ class ControlChart:
         nominal = d.get("nominal_n")
         chart._nominal_n = int(nominal) if nominal is not None else None
         chart._source = d.get("source")
-        for hx, hz in d.get("history", []):
-            chart._history.append((float(hx), float(hz)))
+        for item in d.get("history", []):
+            chart._history.append(_history_item(item))
         chart._prev_x = _opt_float(d.get("prev_x"))
         for p in d.get("points", []):
             chart._points.append(dict(p, rules=[int(r) for r in p.get("rules", [])]))
@@ -450,21 +558,23 @@ def _opt_float(value: object) -> float | None:
     return None if value is None else float(cast(float, value))
 
 
-def _last(hist: deque[tuple[float, float]], k: int) -> list[tuple[float, float]]:
-    """The last ``k`` entries (fewer if the history is shorter), oldest first; k ≤ 15, so O(1)."""
-    if k >= len(hist):
-        return list(hist)
-    return list(hist)[-k:]
+def _history_item(item: list[Any]) -> tuple[float, int, int]:
+    """A stored history point: ``[x, side, level]``, or a checkpoint's older ``[x, z]``, which is
+    classified by z with the strict/inclusive rule it was written under."""
+    if len(item) == 2:
+        x, z = float(item[0]), float(item[1])
+        side = (z > 0.0) - (z < 0.0)
+        return x, side, sum(1 for k in (1.0, 2.0, TEST1_SIGMA) if abs(z) > k)
+    x, side, level = item
+    return float(x), int(side), int(level)
 
 
-def _moves(pairs: Iterable[tuple[float, float]]) -> list[int]:
+def _moves(points: Iterable[tuple[float, int, int]]) -> list[int]:
     """Signs of consecutive differences of the plotted values: +1 up, −1 down, 0 tie."""
-    xs = [x for x, _ in pairs]
+    xs = [x for x, _, _ in points]
     return [(b > a) - (b < a) for a, b in pairwise(xs)]
 
 
-def _count_beyond(pairs: Iterable[tuple[float, float]], k: float, upper: bool) -> int:
-    """How many of ``pairs`` lie more than ``k``σ from the centre on the given side."""
-    if upper:
-        return sum(1 for _, z in pairs if z > k)
-    return sum(1 for _, z in pairs if z < -k)
+def _count_beyond(points: Iterable[tuple[float, int, int]], level: int, side: int) -> int:
+    """How many of ``points`` lie beyond the ``level``σ line on ``side`` of the centre."""
+    return sum(1 for _, s, lv in points if s == side and lv >= level)

@@ -23,10 +23,13 @@ class Options:
     chart_points: int = 50
     run_rules: tuple[int, ...] = (1, 2, 3, 5, 6)
     require_stability: bool = False
+    baseline_exclude_flagged: bool = False  # Phase I revised limits (Characteristic._try_freeze)
     yield_window: int = 1000
     min_units: int = 50
     cost_window_days: float = 365.0
     confirm_evaluations: int = 3
-    grade_hysteresis: float = 0.05  # relative band a recovery must clear (see LineMetrics.penalized)
+    grade_hysteresis: float = 0.05  # relative half-width of the dead band around thresholds (GradeBand)
+    grade_hysteresis_se_fall: float = 0.25  # plus this many standard errors of the estimate on a fall …
+    grade_hysteresis_se_rise: float = 0.75  # … and on a rise (GradeBand)
     require_all_criteria: bool = False
     extra: dict[str, object] = field(default_factory=dict, compare=False)

@@ -14,6 +14,23 @@ from dataclasses import dataclass
 MAX_SUBGROUP_SIZE = 25
 
 
+def target_problem(lsl: float | None, usl: float | None, target: float | None) -> str | None:
+    """Why ``target`` is not acceptable for these limits, or None.
+
+    A target must lie within the spec limits (LSL ≤ T ≤ USL; on a limit is allowed, as a one-sided spec's
+    natural bound often is). Why reject rather than compute: Cpm = (USL − LSL) / 6√(σ² + (μ − T)²) presumes a
+    target inside the tolerance; with T outside it a process entirely out of spec got Cpm 3.005 beside Cpk
+    −5.9. Shared by :class:`Spec` and the API's request model, so every path gives the same reason.
+    """
+    if target is None:
+        return None
+    if lsl is not None and target < lsl:
+        return f"target ({target}) must lie within the spec limits: it is below lsl ({lsl})"
+    if usl is not None and target > usl:
+        return f"target ({target}) must lie within the spec limits: it is above usl ({usl})"
+    return None
+
+
 def _number(name: str, value: object) -> float | None:
     if value is None:
         return None
@@ -46,6 +63,9 @@ class Spec:
             raise ValueError("a spec needs at least one of lsl and usl")
         if self.lsl is not None and self.usl is not None and not self.lsl < self.usl:
             raise ValueError(f"lsl ({self.lsl}) must be less than usl ({self.usl})")
+        problem = target_problem(self.lsl, self.usl, self.target)
+        if problem is not None:
+            raise ValueError(problem)
         n = self.subgroup_size
         if n is not None and (
             isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_SUBGROUP_SIZE
@@ -81,8 +101,13 @@ class Spec:
         return self.subgroup_size if self.subgroup_size is not None else default
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, object]) -> Spec:
-        """From a ``cpkmon.specs`` record (extra keys such as ``line``/``characteristic`` are ignored)."""
+    def from_dict(cls, data: Mapping[str, object], restore: bool = False) -> Spec:
+        """From a ``cpkmon.specs`` record (extra keys such as ``line``/``characteristic`` are ignored).
+
+        ``restore=True`` (state from a checkpoint): a target outside the limits, which releases before the
+        target check accepted, is dropped instead of failing the restore — such a spec can no longer be
+        set, and one bad characteristic must not keep a whole line from restoring.
+        """
         if not isinstance(data, Mapping):
             raise ValueError("a spec must be a JSON object")
         n = data.get("subgroup_size")
@@ -91,10 +116,19 @@ class Spec:
                 n = int(n)
             else:
                 raise ValueError(f"subgroup_size must be an integer from 1 to {MAX_SUBGROUP_SIZE}, not {n!r}")
+        target = data.get("target")
+        if restore and isinstance(target, int | float) and not isinstance(target, bool):
+            lsl, usl = data.get("lsl"), data.get("usl")
+            if target_problem(
+                lsl if isinstance(lsl, int | float) else None,
+                usl if isinstance(usl, int | float) else None,
+                float(target),
+            ):
+                target = None
         return cls(
             lsl=data.get("lsl"),  # type: ignore[arg-type]  # validated in __post_init__
             usl=data.get("usl"),  # type: ignore[arg-type]
-            target=data.get("target"),  # type: ignore[arg-type]
+            target=target,  # type: ignore[arg-type]
             subgroup_size=n,
             center=data.get("center"),  # type: ignore[arg-type]
             sigma=data.get("sigma"),  # type: ignore[arg-type]

@@ -9,8 +9,11 @@ worker and the offline ``cpkmon capability`` study. Rules:
   subgroup);
 * ids are compared as strings (``5`` and ``"5"`` are the same subgroup), which is also how they are reported.
 
-Values arrive already as deviations from the characteristic's shift. Only the subgroup's moments, its first
-and last value (for moving ranges across subgroups) and its event ids are kept, never the values themselves.
+Values arrive already as deviations from the characteristic's shift. A subgroup keeps its moments (Welford,
+for the exact window statistics), its first and last value (for moving ranges across subgroups), its event ids
+and its values in arrival order (at most 25): the values give the moving ranges *inside* a subgroup, which an
+individuals chart counts like any other consecutive pair, and the capability histogram of the window's
+individual values. State stays bounded by the window.
 """
 
 from __future__ import annotations
@@ -24,9 +27,11 @@ MAX_SUBGROUP_VALUES = 25
 
 
 class ClosedSubgroup:
-    """A finished subgroup: its moments, first/last value, event ids, newest event time and explicit id."""
+    """A finished subgroup: its moments, first/last value, event ids, newest event time, explicit id and its
+    values in arrival order (``values`` None only for a subgroup restored from state written before values
+    were kept)."""
 
-    __slots__ = ("event_ids", "event_time", "first", "key", "last", "moments")
+    __slots__ = ("event_ids", "event_time", "first", "key", "last", "moments", "values")
 
     def __init__(
         self,
@@ -36,6 +41,7 @@ class ClosedSubgroup:
         last: float,
         event_ids: tuple[str, ...],
         event_time: float,
+        values: tuple[float, ...] | None = None,
     ) -> None:
         self.key = key
         self.moments = moments
@@ -43,10 +49,11 @@ class ClosedSubgroup:
         self.last = last
         self.event_ids = event_ids
         self.event_time = event_time
+        self.values = values
 
 
 class _Open:
-    __slots__ = ("event_ids", "event_time", "first", "key", "last", "moments")
+    __slots__ = ("event_ids", "event_time", "first", "key", "last", "moments", "values")
 
     def __init__(self, key: str | None, x: float, ts: float, event_id: str | None) -> None:
         self.key = key
@@ -55,10 +62,18 @@ class _Open:
         self.last = x
         self.event_ids: list[str] = [] if event_id is None else [event_id]
         self.event_time = ts
+        self.values: list[float] | None = [x]
 
     def close(self) -> ClosedSubgroup:
+        v = self.values
         return ClosedSubgroup(
-            self.key, self.moments, self.first, self.last, tuple(self.event_ids), self.event_time
+            self.key,
+            self.moments,
+            self.first,
+            self.last,
+            tuple(self.event_ids),
+            self.event_time,
+            None if v is None else tuple(v),
         )
 
 
@@ -80,7 +95,7 @@ class SubgroupAssembler:
         if key is None and cur is None and self.size == 1:  # individuals: the hot path of an I-MR stream
             return [
                 ClosedSubgroup(
-                    None, Moments(1, x, 0.0, x, x), x, x, () if event_id is None else (event_id,), ts
+                    None, Moments(1, x, 0.0, x, x), x, x, () if event_id is None else (event_id,), ts, (x,)
                 )
             ]
         out: list[ClosedSubgroup] = []
@@ -93,6 +108,8 @@ class SubgroupAssembler:
         else:
             cur.moments.add(x)
             cur.last = x
+            if cur.values is not None:
+                cur.values.append(x)
             if event_id is not None:
                 cur.event_ids.append(event_id)
             if ts > cur.event_time:
@@ -136,6 +153,7 @@ class SubgroupAssembler:
                 "last": o.last,
                 "event_ids": list(o.event_ids),
                 "event_time": o.event_time,
+                "values": None if o.values is None else list(o.values),
             },
         }
 
@@ -148,5 +166,7 @@ class SubgroupAssembler:
             op.moments = Moments.from_list(list(o["moments"]))
             op.last = float(o["last"])
             op.event_ids = [str(e) for e in o["event_ids"]]
+            values = o.get("values")  # absent in state written before values were kept
+            op.values = None if values is None else [float(v) for v in values]
             asm._open = op
         return asm

@@ -16,9 +16,14 @@ subtracted, and the state is bounded by the window.
 
 :class:`Agg` holds the overall moments (Chan merge) and the sums every σ_within estimator needs: Σ fᵢ and Σ
 fᵢRᵢ/d₂(nᵢ) over subgroups with nᵢ ≥ 2 (MVLUE-R), Σ M2ᵢ and Σ (nᵢ − 1) (pooled), and for moving ranges the
-first and last value of the segment with the sum and count of the moving ranges *inside* it — the merge adds
-the one moving range across the seam, so the moving range between the oldest subgroup in the window and an
-evicted one never counts.
+first and last value of the segment with the sum and count of the moving ranges *inside* it — those between
+consecutive values of one subgroup (a re-measured part on an individuals chart is such a pair) and those
+across the seams between subgroups; the merge adds the one moving range across its seam, so the moving range
+between the oldest subgroup in the window and an evicted one never counts. Which sums an estimate uses is the
+chart's choice, not the data's (:mod:`cpkmon.capability.estimators`).
+
+Each :class:`Entry` also keeps its subgroup's values (deviations from the shift, arrival order) for the
+capability histogram; ≤ 25 per subgroup, so the state stays O(window).
 """
 
 from __future__ import annotations
@@ -85,10 +90,28 @@ class Agg:
         self.mr_n = mr_n
 
     @classmethod
-    def of_subgroup(cls, m: Moments, first: float, last: float) -> Agg:
-        """The summary of one subgroup. Size-1 subgroups add nothing to the range and pooled sums."""
+    def of_subgroup(
+        cls, m: Moments, first: float, last: float, values: tuple[float, ...] | list[float] | None = None
+    ) -> Agg:
+        """The summary of one subgroup. Size-1 subgroups add nothing to the range and pooled sums.
+
+        ``values`` (arrival order) give the moving ranges inside the subgroup. Without them (a subgroup
+        restored from state written before values were kept) they are known only for n = 2 (|x₂ − x₁| is
+        the range); a larger subgroup then contributes only its seams.
+        """
         n = m.n
         if n >= 2:
+            mr_sum = 0.0
+            mr_n = 0
+            if values is not None and len(values) == n:
+                prev = values[0]
+                for x in values[1:]:
+                    d = x - prev
+                    mr_sum += d if d >= 0.0 else -d
+                    prev = x
+                mr_n = n - 1
+            elif n == 2:
+                mr_sum, mr_n = m.hi - m.lo, 1
             f = _F[n - 2]
             return cls(
                 n,
@@ -103,8 +126,8 @@ class Agg:
                 n - 1,
                 first,
                 last,
-                0.0,
-                0,
+                mr_sum,
+                mr_n,
             )
         return cls(n, m.mean, m.m2, m.lo, m.hi, 1, 0.0, 0.0, 0.0, 0, first, last, 0.0, 0)
 
@@ -141,9 +164,10 @@ class Agg:
 
 
 class Entry:
-    """One closed subgroup in the window: identity, event ids, newest event time and its summary."""
+    """One closed subgroup in the window: identity, event ids, newest event time, its summary and its values
+    (deviations from the shift; None for a subgroup restored from state written before values were kept)."""
 
-    __slots__ = ("agg", "event_ids", "event_time", "first", "label", "last", "moments", "seq")
+    __slots__ = ("agg", "event_ids", "event_time", "first", "label", "last", "moments", "seq", "values")
 
     def __init__(self, seq: int, label: str, sub: ClosedSubgroup) -> None:
         self.seq = seq
@@ -153,9 +177,11 @@ class Entry:
         self.last = sub.last
         self.event_ids = sub.event_ids
         self.event_time = sub.event_time
-        self.agg = Agg.of_subgroup(sub.moments, sub.first, sub.last)
+        self.values = sub.values
+        self.agg = Agg.of_subgroup(sub.moments, sub.first, sub.last, sub.values)
 
     def to_list(self) -> list[object]:
+        """``[seq, label, event_time, moments, first, last, ids, values]``; older state lacks ``values``."""
         return [
             self.seq,
             self.label,
@@ -164,11 +190,13 @@ class Entry:
             self.first,
             self.last,
             list(self.event_ids),
+            None if self.values is None else list(self.values),
         ]
 
     @classmethod
     def from_list(cls, d: list[Any]) -> Entry:
-        seq, label, event_time, moments, first, last, ids = d
+        seq, label, event_time, moments, first, last, ids = d[:7]
+        values = d[7] if len(d) > 7 else None
         sub = ClosedSubgroup(
             label,
             Moments.from_list(list(moments)),
@@ -176,6 +204,7 @@ class Entry:
             float(last),
             tuple(str(e) for e in ids),
             float(event_time),
+            None if values is None else tuple(float(v) for v in values),
         )
         return cls(int(seq), str(label), sub)
 
@@ -273,6 +302,13 @@ class RollingWindow:
 
     def holds(self, event_id: str) -> bool:
         return event_id in self._ids
+
+    def values(self) -> Iterator[float]:
+        """Every kept value in the window (deviations from the shift), oldest subgroup first, arrival order
+        within a subgroup; subgroups restored without values contribute none."""
+        for e in self:
+            if e.values is not None:
+                yield from e.values
 
     def to_dict(self) -> dict[str, object]:
         """Front and back stacks separately, so ``from_dict`` rebuilds bit-identical aggregates."""

@@ -446,7 +446,7 @@ function charCard(c) {
           center: ctl.range_center, ucl: ctl.range_ucl, lcl: ctl.range_lcl,
           marked: (p) => rViol.has(p.seq), rules: () => [1], dec: dec + 1, height: 130,
         })),
-      h('figure', { class: 'hist' }, histogram(c, points, dec))),
+      h('figure', { class: 'hist' }, histogram(c, dec))),
     violationsList(violations, ch, dec));
 }
 
@@ -604,45 +604,43 @@ function normalPdf(v, mu, sd) {
   return Math.exp(-0.5 * z * z) / (sd * Math.sqrt(2 * Math.PI));
 }
 
-/** Capability histogram of the chart points' x values with the fitted normal curves and the spec limits. */
-function histogram(c, points, dec) {
+/**
+ * Capability histogram (Minitab's): the individual values of the capability window, binned by the worker
+ * (`c.histogram`: edges, counts, n, below_lsl, above_usl), under the normal curves of σ within and σ overall
+ * scaled to counts (n · bin width · pdf), with the spec limits and the out-of-spec counts. Subgroup means are
+ * not used: their spread is σ/√n, so bars of means under curves of individuals mislead.
+ */
+function histogram(c, dec) {
   const W = 380;
   const H = 350;
   const m = { l: 14, r: 14, t: 50, b: 62 };
-  const xs = points.map((p) => p.x).filter(isNum);
-  const individuals = c.control?.chart === 'i_mr' || c.subgroup_size === 1 || xs.length && points.every((p) => p.n === 1);
-  const axisLabel = individuals ? 'individual values' : `subgroup means${isNum(c.subgroup_size) ? ` (n = ${c.subgroup_size})` : ''}`;
-  const svg = s('svg', { class: 'histogram', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': `capability histogram of ${axisLabel}`, 'data-values': xs.length });
+  const hg = c.histogram && typeof c.histogram === 'object' ? c.histogram : null;
+  const edges = hg && Array.isArray(hg.edges) ? hg.edges.filter(isNum) : [];
+  const counts = hg && Array.isArray(hg.counts) ? hg.counts.map((v) => (isNum(v) ? v : 0)) : [];
+  const ok = edges.length >= 2 && counts.length === edges.length - 1;
+  const n = ok ? counts.reduce((a, b) => a + b, 0) : 0;
+  const svg = s('svg', { class: 'histogram', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': 'capability histogram of individual values', 'data-values': n, 'data-bins': ok ? counts.length : 0 });
   svg.append(s('text', { class: 'ch-title', x: m.l, y: 16 }, 'Capability'));
-  if (!xs.length) {
+  if (!ok || !n) {
     svg.append(s('text', { class: 'ch-empty', x: W / 2, y: H / 2, 'text-anchor': 'middle' }, 'no values yet'));
     return svg;
   }
-  const mu = isNum(c.mean) ? c.mean : xs.reduce((a, b) => a + b, 0) / xs.length;
+  const first = edges[0];
+  const last = edges[edges.length - 1];
+  const mu = isNum(c.mean) ? c.mean : (first + last) / 2;
   const sw = isNum(c.sigma_within) && c.sigma_within > 0 ? c.sigma_within : null;
   const so = isNum(c.sigma_overall) && c.sigma_overall > 0 ? c.sigma_overall : null;
   const wide = Math.max(sw || 0, so || 0);
-  const candidates = [...xs, c.lsl, c.usl, c.target].filter(isNum);
+  const candidates = [first, last, c.lsl, c.usl, c.target].filter(isNum);
   if (wide) candidates.push(mu - 3.5 * wide, mu + 3.5 * wide);
   let lo = Math.min(...candidates);
   let hi = Math.max(...candidates);
-  if (!(hi > lo)) {
-    lo -= 1;
-    hi += 1;
-  }
   const padX = (hi - lo) * 0.04;
   lo -= padX;
   hi += padX;
 
-  const dmin = Math.min(...xs);
-  const dmax = Math.max(...xs);
-  const k = Math.max(6, Math.min(16, Math.ceil(Math.sqrt(xs.length)) + 3));
-  const bw = dmax > dmin ? (dmax - dmin) / k : (hi - lo) / 40;
-  const start = dmax > dmin ? dmin : dmin - bw / 2;
-  const counts = new Array(dmax > dmin ? k : 1).fill(0);
-  for (const v of xs) counts[Math.min(counts.length - 1, Math.floor((v - start) / bw))] += 1;
-
-  const scale = xs.length * bw; // density → expected count per bin
+  const bw = isNum(hg.bin_width) && hg.bin_width > 0 ? hg.bin_width : (last - first) / counts.length;
+  const scale = n * bw; // density → expected count per bin
   const curves = [];
   if (sw) curves.push(['within', sw]);
   if (so) curves.push(['overall', so]);
@@ -658,12 +656,15 @@ function histogram(c, points, dec) {
   if (isNum(c.lsl) && c.lsl > lo) svg.append(s('rect', { class: 'oos', x: m.l, y: m.t, width: x(c.lsl) - m.l, height: base - m.t }));
   if (isNum(c.usl) && c.usl < hi) svg.append(s('rect', { class: 'oos', x: x(c.usl), y: m.t, width: W - m.r - x(c.usl), height: base - m.t }));
 
+  // the worker puts the spec limits on bin edges, so a bar is wholly in or wholly out of spec
   const bars = s('g', { class: 'bars' });
-  counts.forEach((n, i) => {
-    if (!n) return;
-    const a = start + i * bw;
-    bars.append(s('rect', { class: 'bar', x: x(a) + 0.5, y: y(n), width: Math.max(1, x(a + bw) - x(a) - 1), height: base - y(n) },
-      s('title', {}, `${fmt(a, dec)} – ${fmt(a + bw, dec)}: ${n}`)));
+  counts.forEach((k, i) => {
+    if (!k) return;
+    const a = edges[i];
+    const b = edges[i + 1];
+    const out = (isNum(c.lsl) && b <= c.lsl) || (isNum(c.usl) && a >= c.usl);
+    bars.append(s('rect', { class: out ? 'bar out' : 'bar', x: x(a) + 0.5, y: y(k), width: Math.max(1, x(b) - x(a) - 1), height: base - y(k), 'data-count': k },
+      s('title', {}, `${fmt(a, dec)} – ${fmt(b, dec)}: ${k}${out ? ' (out of spec)' : ''}`)));
   });
   svg.append(bars);
 
@@ -687,6 +688,15 @@ function histogram(c, points, dec) {
   vline(c.usl, 'spec', 'USL', 0);
   vline(c.target, 'target', 'T', 1);
 
+  // values beyond the limits, counted by the worker (a value on a limit is in spec)
+  const oosText = [];
+  if (isNum(hg.below_lsl)) oosText.push(`< LSL ${hg.below_lsl}`);
+  if (isNum(hg.above_usl)) oosText.push(`> USL ${hg.above_usl}`);
+  if (oosText.length) {
+    const bad = (hg.below_lsl || 0) + (hg.above_usl || 0) > 0;
+    svg.append(s('text', { class: `oos-count${bad ? ' bad' : ''}`, x: W - m.r, y: 16, 'text-anchor': 'end', 'data-below': isNum(hg.below_lsl) ? hg.below_lsl : '', 'data-above': isNum(hg.above_usl) ? hg.above_usl : '' }, oosText.join(' · ')));
+  }
+
   svg.append(s('line', { class: 'axis', x1: m.l, x2: W - m.r, y1: base, y2: base }));
   const ticks = niceTicks(lo, hi, 5);
   const td = tickDecimals(ticks);
@@ -694,12 +704,12 @@ function histogram(c, points, dec) {
     svg.append(s('line', { class: 'axis', x1: x(t), x2: x(t), y1: base, y2: base + 4 }));
     svg.append(s('text', { class: 'tick', x: x(t), y: base + 17, 'text-anchor': 'middle' }, t.toFixed(td)));
   }
-  svg.append(s('text', { class: 'axis-label', x: (m.l + W - m.r) / 2, y: H - 22, 'text-anchor': 'middle' }, `${axisLabel} · ${xs.length} plotted`));
+  svg.append(s('text', { class: 'axis-label', x: (m.l + W - m.r) / 2, y: H - 22, 'text-anchor': 'middle' }, `individual values · n = ${n}`));
   const legend = s('g', { class: 'legend' });
   let lx = m.l;
   const ly = H - 6;
   legend.append(s('rect', { class: 'bar', x: lx, y: ly - 9, width: 12, height: 10 }));
-  legend.append(s('text', { x: lx + 16, y: ly }, individuals ? 'values' : 'means'));
+  legend.append(s('text', { x: lx + 16, y: ly }, 'values'));
   lx += 62;
   for (const [name] of curves) {
     legend.append(s('line', { class: `curve curve-${name}`, x1: lx, x2: lx + 22, y1: ly - 4, y2: ly - 4 }));

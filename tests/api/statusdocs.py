@@ -7,6 +7,7 @@ import math
 import random
 from typing import Any
 
+from cpkmon.capability.histogram import capability_histogram
 from cpkmon.capability.timeutil import to_rfc3339
 
 LEVELS = {
@@ -99,6 +100,10 @@ def characteristic(
             else None
         ),
         "points": pts,
+        # the window's individual values binned as the worker does (deviations from the spec midpoint)
+        "histogram": capability_histogram(
+            [rnd.gauss(mean - target, sigma_w) for _ in range(n if ok else 40)], target, lsl, usl
+        ),
         "violations": (
             []
             if stable in (True, None)

@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from cpkmon.broker import free_port
+from cpkmon.capability.histogram import capability_histogram
 
 pytestmark = pytest.mark.broker
 
@@ -77,8 +78,10 @@ def characteristic(
     bumps: dict[int, float] | None = None,
     spread: dict[int, float] | None = None,
     insufficient: bool = False,
+    outliers: dict[int, float] | None = None,
 ) -> dict[str, Any]:
-    """One characteristic's status object (design.md field names), from ``count`` simulated subgroups."""
+    """One characteristic's status object (design.md field names), from ``count`` simulated subgroups;
+    ``outliers`` replaces the first value of subgroup i (0-based) by a given value."""
     t0 = NOW - timedelta(seconds=30 * count)
     groups: list[list[float]] = []
     for i in range(count):
@@ -86,6 +89,8 @@ def characteristic(
         mu += (bumps or {}).get(i, 0.0) * sigma
         sd = sigma * (spread or {}).get(i, 1.0)
         groups.append([rng.gauss(mu, sd) for _ in range(n)])
+    for i, v in (outliers or {}).items():
+        groups[i][0] = v
     xbar = [statistics.fmean(g) for g in groups]
     if n == 1:
         flat = [g[0] for g in groups]
@@ -210,6 +215,8 @@ def characteristic(
         "control": ctl,
         "points": points,
         "violations": violations,
+        # the window's individual values binned as the worker bins them (deviations from the spec midpoint)
+        "histogram": capability_histogram([v - (lsl + usl) / 2 for v in values], (lsl + usl) / 2, lsl, usl),
     }
     if insufficient:
         doc.update(
@@ -222,6 +229,9 @@ def characteristic(
                 "violations": [],
                 "values_total": 12 * n,
                 "n": 12 * n,
+                "histogram": capability_histogram(
+                    [v - (lsl + usl) / 2 for g in groups[:12] for v in g], (lsl + usl) / 2, lsl, usl
+                ),
             }
         )
         for k in ("cp", "cpu", "cpl", "cpk", "cpk_ci", "pp", "ppk", "cpm"):
@@ -361,6 +371,7 @@ def plant() -> dict[str, dict[str, Any]]:
                     shift=1.6,
                     bumps={24: 2.2},
                     spread={27: 2.6},
+                    outliers={24: 74.0505, 27: 73.9495},  # one part above the USL, one below the LSL
                     **bore,
                 ),
             ],
@@ -738,11 +749,36 @@ def test_dashboard_end_to_end(broker: Any, api: ApiServer, browser: Any, tmp_pat
                 name,
                 labels,
             )
+        # the capability histogram is drawn from the status's `histogram` (the window's 125 individual
+        # values), not from the 40 plotted subgroup means
         hist = char.find_element(By.CSS_SELECTOR, "svg.histogram")
-        assert int(hist.get_attribute("data-values")) == 40
-        assert "subgroup means (n = 5)" in hist.find_element(By.CSS_SELECTOR, ".axis-label").text
+        hdoc = cdoc["histogram"]
+        assert hdoc["n"] == cdoc["n"] == 125 and sum(hdoc["counts"]) == 125
+        assert int(hist.get_attribute("data-values")) == 125
+        assert int(hist.get_attribute("data-bins")) == len(hdoc["counts"])
+        assert "individual values · n = 125" in hist.find_element(By.CSS_SELECTOR, ".axis-label").text
         assert len(hist.find_elements(By.CSS_SELECTOR, "path.curve")) == 2
-        assert hist.find_elements(By.CSS_SELECTOR, ".bars rect.bar")
+        bars = hist.find_elements(By.CSS_SELECTOR, ".bars rect.bar")
+        assert [int(r.get_attribute("data-count")) for r in bars] == [k for k in hdoc["counts"] if k]
+        heights = [float(r.get_attribute("height")) for r in bars]
+        tallest = max(range(len(bars)), key=lambda i: heights[i])
+        assert heights[tallest] > 0 and all(  # bar heights proportional to the counts
+            abs(h / heights[tallest] - int(r.get_attribute("data-count")) / max(hdoc["counts"])) < 1e-3
+            for h, r in zip(heights, bars, strict=True)
+        )
+        # the normal curves are scaled to counts (n · bin width · pdf): σ_within's peak, in the bars' units
+        base = float(bars[0].get_attribute("y")) + heights[0]
+        px_per_count = heights[tallest] / max(hdoc["counts"])
+        d = hist.find_element(By.CSS_SELECTOR, "path.curve-within").get_attribute("d")
+        peak_px = base - min(float(p.split(",")[1]) for p in d.replace("M", "L").split("L") if p)
+        want = 125 * hdoc["bin_width"] / (cdoc["sigma_within"] * math.sqrt(2 * math.pi)) * px_per_count
+        assert abs(peak_px / want - 1) < 0.03, (peak_px, want)
+        # out-of-spec values: their own bars beyond the limits, and the counts shown
+        assert hdoc["below_lsl"] == 1 and hdoc["above_usl"] == 1
+        out = hist.find_elements(By.CSS_SELECTOR, ".bars rect.bar.out")
+        assert sum(int(r.get_attribute("data-count")) for r in out) == 2
+        oos = hist.find_element(By.CSS_SELECTOR, "text.oos-count")
+        assert oos.text == "< LSL 1 · > USL 1" and "bad" in oos.get_attribute("class")
         assert f"{cdoc['cpk']:.2f}" in char.find_element(By.CSS_SELECTOR, ".indices").text
         fpy = {
             li.get_attribute("data-station"): li.text

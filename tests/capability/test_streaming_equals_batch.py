@@ -2,7 +2,10 @@
 independent numpy/scipy recomputation over exactly the subgroups in the window, to 1e-9 relative.
 
 The batch side uses nothing from the core: constants from ``shared/data/constants.csv`` and c4 from scipy's
-``gammaln``; the window contents are tracked here from the generated subgroups.
+``gammaln``; the window contents are tracked here from the generated subgroups. σ_within follows the chart
+(the spec's nominal subgroup size), as the README states: nominal 1 → moving ranges over every consecutive
+pair of values in arrival order (inside a subgroup too); nominal ≥ 2 → MVLUE-R / pooled over the subgroups
+of two or more values, none if there is no such subgroup.
 """
 
 from __future__ import annotations
@@ -40,27 +43,34 @@ def _c4(n: int) -> float:
 
 
 def batch(
-    groups: list[np.ndarray], method: str, D2: dict[int, float], D3: dict[int, float]
-) -> dict[str, float]:
-    """σ_within/σ_overall/mean/indices of a window of subgroups, straight from the SPEC §4 formulas."""
+    groups: list[np.ndarray], method: str, D2: dict[int, float], D3: dict[int, float], nominal: int
+) -> dict[str, float | None]:
+    """σ_within/σ_overall/mean/indices of a window of subgroups, straight from the SPEC §4 formulas, for a
+    chart of nominal subgroup size ``nominal``."""
     x = np.concatenate(groups)
     n = len(x)
     mean = math.fsum(x) / n
     so = float(np.std(x, ddof=1))
     sizes = [len(g) for g in groups]
     multi = [g for g in groups if len(g) >= 2]
-    if multi and method == "pooled":
+    sw: float | None
+    if nominal == 1:
+        sw = float(np.mean(np.abs(np.diff(x)))) / D2[2]
+    elif not multi:
+        sw = None
+    elif method == "pooled":
         d = sum(len(g) - 1 for g in multi)
         sw = math.sqrt(math.fsum((len(g) - 1) * np.var(g, ddof=1) for g in multi) / d) / _c4(d + 1)
-    elif multi:
+    else:
         f = [(D2[len(g)] / D3[len(g)]) ** 2 for g in multi]
         sw = math.fsum(
             fi * (g.max() - g.min()) / D2[len(g)] for fi, g in zip(f, multi, strict=True)
         ) / math.fsum(f)
         if len(set(sizes)) == 1:  # equal sizes: the same as R̄/d2
             assert sw == pytest.approx(np.mean([g.max() - g.min() for g in groups]) / D2[sizes[0]], rel=1e-12)
-    else:
-        sw = float(np.mean(np.abs(np.diff(x)))) / D2[2]
+    ppk = min((USL - mean) / (3 * so), (mean - LSL) / (3 * so))
+    if sw is None:
+        return {"n": n, "mean": mean, "sigma_within": None, "sigma_overall": so, "cpk": None}
     cpu = (USL - mean) / (3 * sw)
     cpl = (mean - LSL) / (3 * sw)
     return {
@@ -70,17 +80,20 @@ def batch(
         "sigma_overall": so,
         "cp": (USL - LSL) / (6 * sw),
         "cpk": min(cpu, cpl),
-        "ppk": min((USL - mean) / (3 * so), (mean - LSL) / (3 * so)),
+        "ppk": ppk,
         "cpm": (USL - LSL) / (6 * math.sqrt(sw**2 + (mean - TARGET) ** 2)),
     }
 
 
-def _check(status: dict[str, object], want: dict[str, float]) -> None:
+def _check(status: dict[str, object], want: dict[str, float | None]) -> None:
     assert status["n"] == want["n"]
     for k, v in want.items():
         if k == "n":
             continue
         got = status[k]
+        if v is None:  # the chart's estimator has nothing to work on: no σ_within, no indices
+            assert got is None, (k, got)
+            continue
         assert isinstance(got, float), (k, got)
         assert abs(got - v) <= 1e-9 * abs(v), f"{k}: {got!r} vs batch {v!r}"
 
@@ -114,15 +127,18 @@ def _run_ids(
     D2: dict[int, float],
     D3: dict[int, float],
     max_age: float | None = None,
+    nominal: int | None = None,
 ) -> int:
-    """Explicit subgroup ids: a subgroup closes when the next one's first value arrives (or at flush)."""
+    """Explicit subgroup ids: a subgroup closes when the next one's first value arrives (or at flush). The
+    spec's nominal size is ``nominal``, else the first subgroup's size."""
     opts = Options(
         window_subgroups=window,
         min_subgroups=1,
         sigma_method=method,  # type: ignore[arg-type]
         window_max_age=max_age,
     )
-    ch = Characteristic("L", "x", Spec(lsl=LSL, usl=USL, target=TARGET, subgroup_size=len(groups[0])), opts)
+    nominal = nominal or len(groups[0])
+    ch = Characteristic("L", "x", Spec(lsl=LSL, usl=USL, target=TARGET, subgroup_size=nominal), opts)
     closed: list[tuple[float, np.ndarray]] = []
     ts = 0.0
     last_ts: list[float] = []
@@ -135,7 +151,7 @@ def _run_ids(
         st_ = ch.status()
         assert st_["subgroups"] == len(in_window)
         if sum(len(v) for _, v in in_window) >= 2:
-            _check(st_, batch([v for _, v in in_window], method, D2, D3))
+            _check(st_, batch([v for _, v in in_window], method, D2, D3, nominal))
             return 1
         return 0
 
@@ -152,6 +168,23 @@ def _run_ids(
     closed.append((last_ts[-1], groups[-1]))
     checks += compare(ts)
     return checks
+
+
+@pytest.mark.parametrize("method", ["default", "pooled"])
+@pytest.mark.parametrize(
+    ("nominal", "sizes"),
+    [
+        (1, [1, 1, 1, 1, 1, 1, 2, 3]),  # individuals with re-measured parts (stray pairs and triples)
+        (5, [5, 5, 5, 5, 1]),  # X̄–R with stray single values
+        (12, [12, 12, 11, 1]),  # X̄–S likewise
+    ],
+)
+def test_mixed_sizes_follow_the_chart(shared_data: Path, nominal: int, sizes: list[int], method: str) -> None:
+    """The estimator is the chart's whatever arrives: stray subgroups of another size never switch it."""
+    D2, D3 = _constants(shared_data)
+    rng = np.random.default_rng(7 * nominal + len(method))
+    groups = _groups(rng, 90, sizes)
+    assert _run_ids(groups, 25, method, D2, D3, nominal=nominal) > 80
 
 
 @pytest.mark.parametrize("window", [2, 10, 25])
@@ -171,7 +204,7 @@ def test_individuals_moving_range_equals_batch(shared_data: Path, window: int) -
         assert len(res) == 1
         w = x[max(0, i + 1 - window) : i + 1]
         if len(w) >= 2:
-            _check(ch.status(), batch([np.array([u]) for u in w], "default", D2, D3))
+            _check(ch.status(), batch([np.array([u]) for u in w], "default", D2, D3, 1))
     assert ch.status()["sigma_estimator"] == "moving_range"
 
 
@@ -190,7 +223,7 @@ def test_fixed_size_grouping_equals_batch(shared_data: Path, size: int) -> None:
     for i, v in enumerate(x):
         if ch.add(float(v), float(i), f"e{i}") and (i + 1) // size >= 2:
             groups = [x[j * size : (j + 1) * size] for j in range((i + 1) // size)][-window:]
-            _check(ch.status(), batch(groups, "default", D2, D3))
+            _check(ch.status(), batch(groups, "default", D2, D3, size))
 
 
 @pytest.mark.parametrize(("sizes", "method"), [([5], "default"), ([1], "default"), ([2, 4, 6], "pooled")])
@@ -207,7 +240,7 @@ def test_window_max_age_equals_batch(shared_data: Path, sizes: list[int], method
 
 
 def _agg_of(values: list[float]) -> Agg:
-    return Agg.of_subgroup(Moments.of(values), values[0], values[-1])
+    return Agg.of_subgroup(Moments.of(values), values[0], values[-1], values)
 
 
 subgroup = st.lists(st.floats(min_value=-100, max_value=100, allow_nan=False), min_size=1, max_size=25)

@@ -57,3 +57,26 @@ def test_round_trip() -> None:
     fa, fb = a.flush(), b.flush()
     assert fa is not None and fb is not None
     assert fa.moments == fb.moments and fa.event_ids == fb.event_ids and fa.first == fb.first
+
+
+def test_values_kept_in_arrival_order_and_round_trip() -> None:
+    """Each subgroup keeps its values (for the moving ranges inside it and the capability histogram)."""
+    a = SubgroupAssembler(3)
+    closed = []
+    for i, v in enumerate([0.3, -0.1, 0.2, 0.5, 0.4]):
+        closed += a.add(v, float(i), f"e{i}")
+    assert [c.values for c in closed] == [(0.3, -0.1, 0.2)]
+    b = SubgroupAssembler.from_dict(a.to_dict())
+    fa, fb = a.flush(), b.flush()
+    assert fa is not None and fb is not None and fa.values == fb.values == (0.5, 0.4)
+    ind = SubgroupAssembler(1)
+    assert [c.values for c in ind.add(1.5, 0.0, None)] == [(1.5,)]
+    # state written before values were kept: the restored open subgroup has none (and gets none)
+    a.add(0.1, 9.0, "x", "g")
+    old = a.to_dict()
+    assert isinstance(old["open"], dict)
+    del old["open"]["values"]
+    c = SubgroupAssembler.from_dict(old)
+    c.add(0.2, 10.0, "y", "g")
+    last = c.flush()
+    assert last is not None and last.values is None and last.moments.n == 2

@@ -53,8 +53,12 @@ def grade_alert(
     sigma_level: float | None,
     event_time: float,
     detected_at: float,
+    incident: str | None = None,
 ) -> dict[str, object]:
-    """A ``grade_degraded`` / ``grade_recovered`` document, exactly the SPEC §5 fields.
+    """A ``grade_degraded`` / ``grade_recovered`` document: the SPEC §5 fields plus ``incident``.
+
+    ``incident`` groups the degradations of one drop across several levels (the id of its first alert; None
+    on a recovery); ``limiting.reason`` says why the new grade is not higher.
 
     ``sequence`` is the line's transition counter (kept in the tracker's checkpointed state): it makes the id
     unique when a line degrades 4→3 twice, and identical when the same transition is replayed.
@@ -73,6 +77,7 @@ def grade_alert(
         "sigma_level": json_number(sigma_level),
         "event_time": to_rfc3339(event_time),
         "detected_at": to_rfc3339(detected_at),
+        "incident": incident,
     }
 
 
@@ -89,13 +94,17 @@ def out_of_control_alert(
     seq: int,
     event_time: float,
     detected_at: float,
+    epoch: int = 0,
 ) -> dict[str, object]:
-    """An ``out_of_control`` document, exactly the SPEC §5 fields; id over (line, characteristic, rule, seq).
+    """An ``out_of_control`` document, exactly the SPEC §5 fields; id over (line, characteristic, rule, seq,
+    epoch).
 
-    The violating subgroup's seq makes the id unique per firing and stable under replay.
+    The violating subgroup's seq (which never restarts, not even when the spec changes) and the limits epoch
+    (how many times the characteristic's limits were frozen: a re-baseline's Phase I may flag a subgroup that
+    already fired against the old limits) make the id unique per firing and stable under replay.
     """
     return {
-        "alert_id": alert_id(line, characteristic, rule, seq),
+        "alert_id": alert_id(line, characteristic, rule, seq, epoch),
         "type": OUT_OF_CONTROL,
         "line": line,
         "characteristic": characteristic,

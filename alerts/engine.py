@@ -5,23 +5,30 @@ Both trackers are pure state machines driven by the worker, checkpointed with th
 same ids (see ``documents``).
 
 GradeTracker
-    * The evaluated grade must stay below (above) the confirmed grade for ``confirm_evaluations`` consecutive
-      evaluations before ``grade_degraded`` (``grade_recovered``) is raised. An evaluation at the confirmed
-      grade, or on the other side of it, restarts the count — so a grade alternating every evaluation
-      (flapping) never confirms and never storms.
-    * The grade confirmed by a degradation is the **highest** level seen during the confirming run: the line
-      has surely been at or below it for the whole run (e.g. 4 → {2, 3, 3} confirms 3, not 2). Symmetrically a
-      recovery confirms the **lowest** level seen during its run. A later evaluation that is lower still
-      starts a new run from the new confirmed grade, so a deeper fall is reported as a second, confirmed
-      degradation.
-    * No alert to or from ``None``: the first non-null grade becomes current silently (start-up); a null grade
-      interrupts a confirming run, and after ``confirm_evaluations`` consecutive nulls the current grade is
-      forgotten silently, so the next grade re-bases without an alert.
-    * Re-basing on newly assessed criteria: when a criterion reports for the first time (``newly_assessed``,
-      e.g. a starting line's RTY once its stations reach ``min_units``), a drop that the *other* criteria do
-      not explain is not a process change but new knowledge: the tracker adopts the new grade silently and
-      counts nothing; if the other criteria alone dropped too, the usual confirmation applies. A rise at that
-      moment can only come from a lifted ``require_all_criteria`` cap, so it is adopted silently as well.
+    The published grade of a line and why it changed. Every change of the published grade is *explained*:
+    by a ``grade_degraded``/``grade_recovered`` alert, or by one of the documented non-alerting causes
+    (:data:`SILENT_CAUSES`); the last :data:`HISTORY` changes are kept, numbered, in the status
+    (``grade_changes``), so a reader can replay the published grade from the alerts and those causes.
+
+    * **Dead band, symmetric** (``ladder.GradeBand``): an evaluation counts as *below* the published grade G
+      only when some criterion misses G's threshold by the band (its grade with thresholds moved toward the
+      bad side, ``fall``, is below G), and as *above* only when every criterion clears G+1's threshold by the
+      band (``rise`` above G). Inside the band the count restarts. Falls and rises are judged alike, so a
+      process at a threshold does not chatter and a good process is not held below the grade it deserves.
+    * **Confirmation**: ``confirm_evaluations`` consecutive evaluations below (above) confirm the change. A
+      fall confirms the **highest** banded level seen during its run (the line has surely been at or below
+      it), a rise the **lowest**; a later, deeper fall is a second, confirmed degradation.
+    * **Incidents**: degradations that follow each other without a recovery in between, each within
+      :data:`INCIDENT_SPAN_WINDOWS` windows' worth of evaluations of the previous one, share an ``incident``
+      (the id of the first): one real drop across several levels raises one alert per level crossed, grouped.
+    * **Silent causes**, each recorded with its cause: ``first_grade`` (from no grade to a grade: start-up),
+      ``no_data`` (``confirm_evaluations`` consecutive evaluations with nothing assessed), ``newly_assessed``
+      (a criterion assessed *for the first time in the line's life* lowers the grade and the other criteria
+      alone do not explain the drop: new knowledge, not a process change; also a lifted
+      ``require_all_criteria`` cap) and ``newly_resolvable`` (the DPMO sample grew enough to resolve a higher
+      level for the first time; the line ratchets its resolution, so this happens at most four times in a
+      line's life and never flaps). A criterion that was assessed once and drops out or comes back is *not*
+      new: the grade changes it causes are alerted like any other.
     * ``degradations`` counts confirmed degradations (``cpkmon_grade_degradations_total``).
 
 OutOfControlTracker
@@ -35,19 +42,32 @@ OutOfControlTracker
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Mapping, Set
 from typing import Any
 
 from cpkmon.capability.control import Violation
 from cpkmon.capability.options import Options
+from cpkmon.capability.timeutil import to_rfc3339
 
 from .documents import GRADE_DEGRADED, GRADE_RECOVERED, alert_id, grade_alert, out_of_control_alert
-from .ladder import GradeResult, LineMetrics
+from .ladder import GradeBand, GradeResult, LineMetrics, grade_ref, published_limiting
 
-__all__ = ["GradeTracker", "OutOfControlTracker", "alert_id"]
+__all__ = ["SILENT_CAUSES", "GradeTracker", "OutOfControlTracker", "alert_id"]
 
 _ALIASES = {"dpmo": "sigma_level", "sigma": "sigma_level", "internal": "internal_loss_rate",
             "external": "external_loss_rate"}
+
+#: Causes of a published-grade change that raise no alert (documented in the README and the status).
+FIRST_GRADE = "first_grade"
+NO_DATA = "no_data"
+NEWLY_ASSESSED = "newly_assessed"
+NEWLY_RESOLVABLE = "newly_resolvable"
+SILENT_CAUSES: tuple[str, ...] = (FIRST_GRADE, NO_DATA, NEWLY_ASSESSED, NEWLY_RESOLVABLE)
+#: Grade changes kept in the status (``grade_changes``).
+HISTORY = 20
+#: Degradations this many windows (× ``window_subgroups`` evaluations) apart are separate incidents.
+INCIDENT_SPAN_WINDOWS = 2
 
 
 def _grade_without(result: GradeResult, names: Iterable[str]) -> int | None:
@@ -58,33 +78,63 @@ def _grade_without(result: GradeResult, names: Iterable[str]) -> int | None:
 
 
 class GradeTracker:
-    """Confirmed grade of one line and the confirmation run in progress; see the module docstring."""
+    """Published grade of one line, the confirmation run in progress and the history of changes; see the
+    module docstring."""
 
-    __slots__ = ("_confirm", "current", "degradations", "null_run", "pending_count", "pending_direction",
-                 "pending_level", "recoveries", "sequence")
+    __slots__ = ("_band", "_confirm", "_incident_span", "_options", "changes", "current", "degradations",
+                 "evaluations", "history", "incident", "incident_eval", "null_run", "pending_count",
+                 "pending_direction", "pending_level", "recoveries", "sequence")
 
     def __init__(self, options: Options | None = None, *, confirm_evaluations: int | None = None) -> None:
+        opts = options or Options()
+        self._options = opts
         if confirm_evaluations is None:
-            confirm_evaluations = (options or Options()).confirm_evaluations
-        confirm = confirm_evaluations
-        self._confirm = max(1, int(confirm))
+            confirm_evaluations = opts.confirm_evaluations
+        self._confirm = max(1, int(confirm_evaluations))
+        self._band = GradeBand(
+            opts.grade_hysteresis, opts.grade_hysteresis_se_fall, opts.grade_hysteresis_se_rise
+        )
+        self._incident_span = INCIDENT_SPAN_WINDOWS * max(1, opts.window_subgroups)
         self.current: int | None = None
         self.pending_direction = 0  # −1 falling run, +1 rising run, 0 none
         self.pending_count = 0
         self.pending_level: int | None = None  # the level the run would confirm
         self.null_run = 0
-        self.sequence = 0  # confirmed transitions so far: part of every grade alert id
+        self.sequence = 0  # confirmed (alerted) transitions so far: part of every grade alert id
         self.degradations = 0
         self.recoveries = 0
+        self.evaluations = 0
+        self.changes = 0  # every change of the published grade, alerted or not: numbers ``history``
+        self.history: deque[dict[str, object]] = deque(maxlen=HISTORY)
+        self.incident: str | None = None  # the id of the first degradation of the open incident
+        self.incident_eval = 0  # evaluation count at the last degradation of that incident
 
     @property
     def confirm_evaluations(self) -> int:
         return self._confirm
 
+    @property
+    def band(self) -> GradeBand:
+        return self._band
+
     def _reset_pending(self) -> None:
         self.pending_direction = 0
         self.pending_count = 0
         self.pending_level = None
+
+    def _record(self, to_level: int | None, cause: str, event_time: float, alert: str | None = None,
+                criteria: Iterable[str] = ()) -> None:
+        self.changes += 1
+        self.history.append({
+            "n": self.changes,
+            "from_grade": grade_ref(self.current, chinese=False),
+            "to_grade": grade_ref(to_level, chinese=False),
+            "cause": cause,
+            "alert_id": alert,
+            "criteria": sorted(criteria),
+            "event_time": to_rfc3339(event_time),
+        })
+        self.current = to_level
 
     def evaluate(
         self,
@@ -94,86 +144,106 @@ class GradeTracker:
         event_time: float,
         detected_at: float,
         newly_assessed: Set[str] = frozenset(),
-        rising_level: int | None = None,
+        *,
+        fall: GradeResult | None = None,
+        rise: GradeResult | None = None,
+        newly_resolvable: bool = False,
     ) -> list[dict[str, object]]:
         """Feed one evaluation; returns the alerts it confirms (zero or one document).
 
-        ``rising_level`` is the grade of the metrics moved by the hysteresis band toward the bad side
-        (``LineMetrics.penalized``): a rise counts only up to that level, so a metric hovering at a threshold
-        cannot degrade and recover over and over (a Schmitt trigger on top of the confirmation count).
+        ``result`` is the evaluated grade; ``fall``/``rise`` the same metrics graded with every threshold
+        moved by the band toward the bad / good side (``grade(..., bias=-1 / +1)``). Where they are not given
+        the band is zero (they equal ``result``).
         """
+        self.evaluations += 1
         level = result.level
-        if (
-            level is not None
-            and rising_level is not None
-            and self.current is not None
-            and level > self.current
-            and not newly_assessed
-        ):
-            level = max(self.current, min(level, rising_level))
         if level is None:
             self._reset_pending()
             self.null_run += 1
-            if self.null_run >= self._confirm:
-                self.current = None
+            if self.null_run >= self._confirm and self.current is not None:
+                self._record(None, NO_DATA, event_time)
             return []
         self.null_run = 0
-        if self.current is None:
-            self.current = level  # start-up: no alert from null
+        current = self.current
+        if current is None:
             self._reset_pending()
+            self._record(level, FIRST_GRADE, event_time)  # start-up: no alert from null
             return []
-        if level == self.current:
-            self._reset_pending()
-            return []
-        if newly_assessed:
-            # A criterion that just appeared can only lower the minimum; a rise at that moment comes from a
-            # lifted require_all_criteria cap, never from the process: always silent. A drop is silent unless
-            # the other criteria alone dropped too.
-            others = _grade_without(result, newly_assessed)
-            explained_by_others = level < self.current and others is not None and others < self.current
-            if not explained_by_others:
-                self.current = level  # new knowledge, not a process change: re-base silently
+        fall_level = level if fall is None or fall.level is None else fall.level
+        rise_level = level if rise is None or rise.level is None else rise.level
+        if newly_assessed or newly_resolvable:
+            # New knowledge, not a process change: a drop that the other criteria alone do not explain, a rise
+            # that only a lifted require_all cap or a newly resolvable DPMO level allows, is adopted silently.
+            others_fall = _grade_without(fall or result, newly_assessed)
+            if level < current and not (others_fall is not None and others_fall < current):
                 self._reset_pending()
+                self._record(level, NEWLY_ASSESSED if newly_assessed else NEWLY_RESOLVABLE, event_time,
+                             criteria=newly_assessed or {"sigma_level"})
                 return []
+            if level > current:
+                new_names = set(newly_assessed) | ({"sigma_level"} if newly_resolvable else set())
+                others_rise = _grade_without(rise or result, new_names)
+                target = level if others_rise is None else max(current, min(level, others_rise))
+                if target > current:
+                    self._reset_pending()
+                    self._record(target, NEWLY_ASSESSED if newly_assessed else NEWLY_RESOLVABLE, event_time,
+                                 criteria=newly_assessed or {"sigma_level"})
+                    return []
 
-        direction = -1 if level < self.current else 1
+        if fall_level < current:
+            direction, candidate = -1, fall_level
+        elif rise_level > current:
+            direction, candidate = 1, rise_level
+        else:
+            self._reset_pending()  # inside the band: nothing to confirm
+            return []
         if direction != self.pending_direction:
             self.pending_direction = direction
             self.pending_count = 0
-            self.pending_level = level
+            self.pending_level = candidate
         self.pending_count += 1
         assert self.pending_level is not None
         if direction < 0:
-            self.pending_level = max(self.pending_level, level)  # surely fallen to at most this
+            self.pending_level = max(self.pending_level, candidate)  # surely fallen to at most this
         else:
-            self.pending_level = min(self.pending_level, level)  # surely risen to at least this
+            self.pending_level = min(self.pending_level, candidate)  # surely risen to at least this
         if self.pending_count < self._confirm:
             return []
 
-        from_level, to_level = self.current, self.pending_level
+        from_level, to_level = current, self.pending_level
         type_ = GRADE_DEGRADED if direction < 0 else GRADE_RECOVERED
         self.sequence += 1
         if direction < 0:
             self.degradations += 1
         else:
             self.recoveries += 1
-        self.current = to_level
+        new_id = alert_id(line, type_, self.sequence, from_level, to_level)
+        if direction < 0:
+            if self.incident is None or self.evaluations - self.incident_eval > self._incident_span:
+                self.incident = new_id
+            self.incident_eval = self.evaluations
+            incident: str | None = self.incident
+        else:
+            incident, self.incident = None, None
+        limiting = published_limiting(to_level, result, metrics, self._options, self._band)
+        doc = grade_alert(
+            type_=type_,
+            line=line,
+            sequence=self.sequence,
+            from_level=from_level,
+            to_level=to_level,
+            limiting=limiting,
+            cpk=metrics.cpk,
+            rty=metrics.rty,
+            sigma_level=metrics.reported("sigma_level"),
+            event_time=event_time,
+            detected_at=detected_at,
+            incident=incident,
+        )
         self._reset_pending()
-        return [
-            grade_alert(
-                type_=type_,
-                line=line,
-                sequence=self.sequence,
-                from_level=from_level,
-                to_level=to_level,
-                limiting=result.limiting,
-                cpk=metrics.cpk,
-                rty=metrics.rty,
-                sigma_level=metrics.reported("sigma_level"),
-                event_time=event_time,
-                detected_at=detected_at,
-            )
-        ]
+        self._record(to_level, type_, event_time, str(doc["alert_id"]),
+                     criteria=() if limiting is None else (limiting.criterion,))
+        return [doc]
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -185,6 +255,11 @@ class GradeTracker:
             "sequence": self.sequence,
             "degradations": self.degradations,
             "recoveries": self.recoveries,
+            "evaluations": self.evaluations,
+            "changes": self.changes,
+            "history": [dict(h) for h in self.history],
+            "incident": self.incident,
+            "incident_eval": self.incident_eval,
         }
 
     @classmethod
@@ -198,6 +273,11 @@ class GradeTracker:
         t.sequence = int(d.get("sequence", 0))
         t.degradations = int(d.get("degradations", 0))
         t.recoveries = int(d.get("recoveries", 0))
+        t.evaluations = int(d.get("evaluations", 0))
+        t.changes = int(d.get("changes", 0))
+        t.history.extend(dict(h) for h in d.get("history", []))
+        t.incident = d.get("incident")
+        t.incident_eval = int(d.get("incident_eval", 0))
         return t
 
 
@@ -219,6 +299,7 @@ class OutOfControlTracker:
         closed_seq: int,
         window_subgroups: int,
         detected_at: float,
+        epoch: int = 0,
     ) -> list[dict[str, object]]:
         """Feed the violations raised by the subgroup ``closed_seq``; returns the new alerts.
 
@@ -228,11 +309,11 @@ class OutOfControlTracker:
         window = max(1, int(window_subgroups))
         state = self.last_fired.setdefault(characteristic, {})
         out: list[dict[str, object]] = []
-        seen: set[int] = set()
-        for v in violations:
-            if v.rule in seen:
+        seen: set[tuple[int, int]] = set()
+        for v in sorted(violations, key=lambda x: x.seq):  # a Phase I pass hands in many subgroups at once
+            if (v.rule, v.seq) in seen:
                 continue  # Test 1 on both charts at one subgroup: one signal
-            seen.add(v.rule)
+            seen.add((v.rule, v.seq))
             last = state.get(v.rule)
             if last is None or v.seq - last - 1 >= window:
                 out.append(
@@ -248,6 +329,7 @@ class OutOfControlTracker:
                         seq=v.seq,
                         event_time=v.event_time,
                         detected_at=detected_at,
+                        epoch=epoch,
                     )
                 )
             if last is None or v.seq > last:

@@ -123,40 +123,10 @@ class LineMetrics:
     rty_se: float | None = None
     dpmo_se: float | None = None
 
-    def penalized(self, band: float) -> LineMetrics:
-        """These metrics moved ``band`` (relative) toward the bad side of every threshold.
-
-        The alert engine grades *recoveries* on these (a Schmitt trigger): a metric that hovers at a threshold
-        degrades once and recovers only when it clears the threshold by the band, so it cannot chatter.
-        Cpk/(1+b); the failure share of RTY, DPMO and the loss rates times (1+b); where a standard error is
-        known, the metric is further moved by one standard error, so a recovery must also rise above the
-        estimate's own sampling noise (a single defect moves DPMO by 10⁶/N).
-        """
-        k = 1.0 + band
-        cpk = None
-        if self.cpk is not None:
-            cpk = (self.cpk / k if self.cpk >= 0 else self.cpk * k) - (self.cpk_se or 0.0)
-        dpmo = None if self.dpmo is None else self.dpmo * k + (self.dpmo_se or 0.0)
-
-        def worse(x: float | None, up_is_good: bool) -> float | None:
-            if x is None:
-                return None
-            return x / k if up_is_good else x * k
-
-        rty = None if self.rty is None else 1.0 - (1.0 - self.rty) * k - (self.rty_se or 0.0)
-        return LineMetrics(
-            cpk=cpk,
-            cpk_subject=self.cpk_subject,
-            rty=rty,
-            rty_subject=self.rty_subject,
-            dpmo=dpmo,
-            sigma_level=None,
-            internal_loss_rate=worse(self.internal_loss_rate, False),
-            external_loss_rate=worse(self.external_loss_rate, False),
-            unstable=self.unstable,
-            missing=self.missing,
-            opportunities=self.opportunities,
-        )
+    def standard_error(self, criterion: str) -> float:
+        """The sampling standard error of a criterion's value (0 where none is known: the loss rates)."""
+        se = {"cpk": self.cpk_se, "rty": self.rty_se, "sigma_level": self.dpmo_se}.get(criterion)
+        return 0.0 if se is None or not math.isfinite(se) else float(se)
 
     def value(self, criterion: str) -> float | None:
         """The number compared with the thresholds (DPMO for the sigma criterion)."""
@@ -194,17 +164,33 @@ class LineMetrics:
         return self.value(criterion)
 
 
-def meets(criterion: str, value: float, level: Level) -> bool:
-    """Whether ``value`` meets ``level``'s threshold for ``criterion`` (SPEC §5 comparisons)."""
-    threshold = level.threshold(criterion)
+#: Relative tolerance of a threshold comparison. The metrics are ratios computed in floating point: RTY
+#: 494/511 × 511/520 is exactly 0.95 but computes as 0.9499999999999998. A value within this relative distance
+#: of a threshold *is* the threshold: it meets a ``≥``/``≤`` threshold and fails a strict ``<`` one. 1e-12 is
+#: thousands of ulps (so every rounding of a few operations is covered) and far below any real difference.
+THRESHOLD_RTOL = 1e-12
+
+
+def _at(value: float, threshold: float) -> bool:
+    return abs(value - threshold) <= THRESHOLD_RTOL * max(abs(value), abs(threshold))
+
+
+def meets_threshold(criterion: str, value: float, threshold: float | None) -> bool:
+    """Whether ``value`` meets ``threshold`` under ``criterion``'s comparison (None: any value meets it)."""
     if threshold is None:
         return True  # level 1, or "tracked": any value
     op = COMPARISON[criterion]
     if op == ">=":
-        return value >= threshold
+        return value >= threshold or _at(value, threshold)
     if op == "<=":
-        return value <= threshold
-    return value < threshold
+        return value <= threshold or _at(value, threshold)
+    return value < threshold and not _at(value, threshold)
+
+
+def meets(criterion: str, value: float, level: Level) -> bool:
+    """Whether ``value`` meets ``level``'s threshold for ``criterion`` (SPEC §5 comparisons, tolerant of the
+    last bits of floating point: see :data:`THRESHOLD_RTOL`)."""
+    return meets_threshold(criterion, value, level.threshold(criterion))
 
 
 def level_met(criterion: str, value: float) -> int:
@@ -217,15 +203,32 @@ def level_met(criterion: str, value: float) -> int:
     return met
 
 
+#: Why a line is not at the next level (``Limiting.reason``).
+BELOW_THRESHOLD = "below_threshold"  # the value misses the next level's threshold
+NOT_ASSESSED = "not_assessed"  # no data (only under require_all_criteria)
+UNSTABLE = "unstable"  # require_stability: a characteristic is not in statistical control
+NOT_RESOLVABLE = "not_resolvable"  # DPMO meets the threshold, but its sample is too small to resolve it
+WITHIN_BAND = "within_band"  # meets the next threshold, not yet by the hysteresis band (see GradeBand)
+CONFIRMING = "confirming"  # cleared the band; the rise is being confirmed (confirm_evaluations)
+REASONS: tuple[str, ...] = (BELOW_THRESHOLD, NOT_ASSESSED, UNSTABLE, NOT_RESOLVABLE, WITHIN_BAND, CONFIRMING)
+
+
 @dataclass(frozen=True, slots=True)
 class Limiting:
-    """The criterion that stopped the line from reaching the next level, and the threshold it missed."""
+    """The criterion that stops the line from reaching the next level, and the threshold it missed.
+
+    ``threshold`` is always in the units of ``value`` (a sigma level for the sigma criterion), and ``reason``
+    says why the value does not count: it is below the threshold, not resolvable by its sample yet
+    (``needed`` = opportunities still missing), or it meets the threshold but has not cleared the hysteresis
+    band (``needed`` = the value it must reach) or is still being confirmed.
+    """
 
     criterion: str
     subject: str | None
     value: float | None
     threshold: float | None
-    reason: str = "below_threshold"  # | "not_assessed" | "unstable"
+    reason: str = BELOW_THRESHOLD
+    needed: float | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -234,12 +237,13 @@ class Limiting:
             "value": self.value,
             "threshold": self.threshold,
             "reason": self.reason,
+            "needed": self.needed,
         }
 
     def alert_dict(self) -> dict[str, object]:
-        """Exactly the SPEC §5 alert ``limiting`` object."""
+        """The SPEC §5 alert ``limiting`` object, plus the reason."""
         return {"criterion": self.criterion, "subject": self.subject, "value": self.value,
-                "threshold": self.threshold}
+                "threshold": self.threshold, "reason": self.reason}
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,6 +258,8 @@ class Criterion:
     next_threshold: float | None
     dpmo: float | None = None  # only for the sigma criterion
     unstable: tuple[str, ...] = ()  # only for cpk under require_stability
+    resolvable: int | None = None  # sigma criterion: the highest level its sample resolves
+    opportunities_needed: int | None = None  # sigma criterion: opportunities missing for the next level
 
     def to_dict(self) -> dict[str, object]:
         d: dict[str, object] = {
@@ -272,6 +278,8 @@ class Criterion:
             top = self.level_met is None or self.level_met >= MAX_LEVEL
             nxt = None if top or self.level_met is None else level_info(self.level_met + 1)
             d["next_dpmo_threshold"] = None if nxt is None else nxt.threshold("sigma_level")
+            d["resolvable_level"] = self.resolvable
+            d["opportunities_needed"] = self.opportunities_needed
         if self.criterion == "cpk" and self.unstable:
             d["unstable"] = list(self.unstable)
         return d
@@ -308,22 +316,75 @@ class GradeResult:
 RESOLUTION_DEFECTS = 3  # the rule of three (see resolvable_level)
 
 
+def opportunities_to_resolve(level: int) -> int:
+    """Opportunities a sample needs before DPMO can claim ``level``: N ≥ 3·10⁶/T (rule of three).
+
+    2: 45, 3: 484, 4: 12 876, 5: 882 353 (6σ, T = 3.4 DPMO).
+    """
+    threshold = level_info(level).threshold("sigma_level")
+    if threshold is None:
+        return 0
+    return math.ceil(RESOLUTION_DEFECTS * 1e6 / threshold - 1e-9)
+
+
 def resolvable_level(opportunities: int) -> int:
     """The highest level whose DPMO threshold ``opportunities`` can resolve.
 
     A sample supports "DPMO ≤ T" only when T is at least three defects' worth of it (N ≥ 3·10⁶/T): by the rule
     of three, zero defects in N opportunities bound the rate at 3/N with 95 % confidence, and a sample that
     small cannot tell T from a handful of chance defects. So 5σ (233 DPMO) needs 12 876 opportunities and 6σ
-    (3.4 DPMO) 882 353. Without this cap the first defect-free units of a starting line grade it 6σ, and the
-    first chance defect "degrades" it.
+    (3.4 DPMO) 882 353 (:func:`opportunities_to_resolve`). Without this cap the first defect-free units of a
+    starting line grade it 6σ, and the first chance defect "degrades" it. The line ratchets this level (it
+    never goes back down while the line lives: ``LineState``), so a count hovering at a bound cannot make the
+    grade flap.
     """
     met = 1
     for info in LEVELS[1:]:
-        threshold = info.threshold("sigma_level")
-        if threshold is not None and opportunities * threshold < RESOLUTION_DEFECTS * 1e6:
+        if opportunities < opportunities_to_resolve(info.level):
             break
         met = info.level
     return met
+
+
+@dataclass(frozen=True, slots=True)
+class GradeBand:
+    """The hysteresis (dead) band around every threshold, on both sides of it.
+
+    A criterion *fails* a level only when its value misses the threshold by the band, and *clears* a level
+    only when it beats the threshold by the band; in between, the published grade stays where it is. The
+    band's half-width at threshold T is ``relative``·T — the same on both sides — plus a number of standard
+    errors of the estimate (Bissell's for Cpk, the binomial delta method's for RTY, Poisson's for DPMO):
+    ``se_fall`` on a fall, ``se_rise`` on a rise. For RTY the relative part applies to the failure share
+    1 − T.
+
+    Why both sides: judging falls on the raw estimate and only rises through a band held good lines below the
+    grade they deserve and hid real drops behind that. Why a wider standard-error term on rises: a false
+    promotion costs two alerts (the promotion and the drop back), a late fall delays a real alarm; the figures
+    that chose the defaults are in ``bench/alerts.py`` and the README. ``bias`` −1 grades a fall (thresholds
+    moved toward the bad side), +1 a rise.
+    """
+
+    relative: float = 0.0
+    se_fall: float = 0.0
+    se_rise: float = 0.0
+
+    def threshold(
+        self, criterion: str, threshold: float | None, bias: int, metrics: LineMetrics
+    ) -> float | None:
+        """``threshold`` moved by the band toward the bad side (``bias`` −1) or the good side (+1)."""
+        if threshold is None or bias == 0:
+            return threshold
+        k = self.se_fall if bias < 0 else self.se_rise
+        se = k * metrics.standard_error(criterion) if k else 0.0
+        if criterion == "rty":
+            return threshold + bias * (self.relative * (1.0 - threshold) + se)
+        if criterion == "cpk":
+            return threshold + bias * (self.relative * abs(threshold) + se)
+        # DPMO and the loss rates: lower is better, so a rise needs a value *below* the threshold by the band
+        return threshold - bias * (self.relative * threshold + se)
+
+
+NO_BAND = GradeBand()
 
 
 def _next_threshold(criterion: str, met: int | None) -> float | None:
@@ -338,17 +399,51 @@ def _next_threshold(criterion: str, met: int | None) -> float | None:
     return nxt.threshold(criterion)
 
 
-def grade(metrics: LineMetrics, options: Options) -> GradeResult:
-    """Grade one line (SPEC §5); see the module docstring for the comparisons and options."""
+def _banded_level(criterion: str, value: float, metrics: LineMetrics, band: GradeBand, bias: int) -> int:
+    """:func:`level_met` against thresholds moved by ``band`` (``bias`` −1: a fall, +1: a rise)."""
+    met = 1
+    for info in LEVELS[1:]:
+        t = band.threshold(criterion, info.threshold(criterion), bias, metrics)
+        if not meets_threshold(criterion, value, t):
+            break
+        met = info.level
+    return met
+
+
+def grade(
+    metrics: LineMetrics,
+    options: Options,
+    *,
+    band: GradeBand = NO_BAND,
+    bias: int = 0,
+    resolvable: int | None = None,
+) -> GradeResult:
+    """Grade one line (SPEC §5); see the module docstring for the comparisons and options.
+
+    ``bias``/``band`` move every threshold by the hysteresis band (:class:`GradeBand`); ``resolvable`` is the
+    line's ratcheted DPMO resolution (default: what ``metrics.opportunities`` resolves now).
+    """
     unstable = tuple(metrics.unstable) if options.require_stability else ()
+    if resolvable is None and metrics.opportunities is not None:
+        resolvable = resolvable_level(metrics.opportunities)
     criteria: list[Criterion] = []
+    capped_by_resolution = False
     for name in CRITERIA:
         value = metrics.value(name)
         dpmo = metrics.value("sigma_level") if name == "sigma_level" else None
         flagged = unstable if name == "cpk" else ()
-        met: int | None = None if value is None else level_met(name, value)
-        if name == "sigma_level" and met is not None and metrics.opportunities is not None:
-            met = min(met, resolvable_level(metrics.opportunities))
+        met: int | None = None
+        if value is not None:
+            met = level_met(name, value) if bias == 0 else _banded_level(name, value, metrics, band, bias)
+        res: int | None = None
+        needed: int | None = None
+        if name == "sigma_level" and met is not None and resolvable is not None:
+            res = resolvable
+            if met > resolvable:
+                met = resolvable
+                capped_by_resolution = True
+            if resolvable < MAX_LEVEL and metrics.opportunities is not None:
+                needed = max(0, opportunities_to_resolve(resolvable + 1) - metrics.opportunities)
         if flagged:
             met = 1  # an unstable process's Cpk meets nothing above level 1, whatever its value
         criteria.append(
@@ -361,6 +456,8 @@ def grade(metrics: LineMetrics, options: Options) -> GradeResult:
                 next_threshold=_next_threshold(name, met),
                 dpmo=dpmo,
                 unstable=flagged,
+                resolvable=res,
+                opportunities_needed=needed,
             )
         )
 
@@ -379,11 +476,90 @@ def grade(metrics: LineMetrics, options: Options) -> GradeResult:
             c = holding[0]
             threshold = _next_threshold(c.criterion, level)
             if c.unstable:
-                limiting = Limiting("stability", c.unstable[0], c.value, threshold, "unstable")
+                limiting = Limiting("stability", c.unstable[0], c.value, threshold, UNSTABLE)
+            elif c.criterion == "sigma_level" and capped_by_resolution and c.resolvable == level:
+                limiting = Limiting(c.criterion, c.subject, c.value, threshold, NOT_RESOLVABLE,
+                                    None if c.opportunities_needed is None else float(c.opportunities_needed))
             else:
                 limiting = Limiting(c.criterion, c.subject, c.value, threshold)
         else:  # capped by require_all_criteria
             c = missing[0]
             threshold = _next_threshold(c.criterion, level)
-            limiting = Limiting(c.criterion, c.subject, None, threshold, "not_assessed")
+            limiting = Limiting(c.criterion, c.subject, None, threshold, NOT_ASSESSED)
     return GradeResult(level, level_info(level).name, limiting, criteria)
+
+
+def needed_to_clear(criterion: str, level: int, metrics: LineMetrics, band: GradeBand) -> float | None:
+    """The value ``criterion`` must reach to clear ``level``'s threshold by the band (in reported units: a
+    sigma level for the sigma criterion); None where the level has no threshold for it."""
+    info = level_info(level)
+    t = band.threshold(criterion, info.threshold(criterion), +1, metrics)
+    if t is None:
+        return None
+    if criterion == "sigma_level":
+        if not 0.0 < t < 1e6:
+            return None
+        return NormalDist().inv_cdf(1.0 - t / 1e6) + 1.5
+    return t
+
+
+def published_limiting(
+    level: int | None,
+    raw: GradeResult,
+    metrics: LineMetrics,
+    options: Options,
+    band: GradeBand,
+) -> Limiting | None:
+    """What holds the *published* grade ``level`` below the next level, always with the real reason.
+
+    The published grade can differ from the evaluated one (``raw``) while a change is being confirmed or while
+    a metric sits inside the hysteresis band, so the limiting criterion of ``raw`` alone can be wrong for it
+    (e.g. grade 4 published with Cpk 2.007 evaluated at level 5). In order:
+
+    * a criterion whose evaluated level is at most ``level``: it misses the next threshold
+      (``below_threshold``), is capped by its sample (``not_resolvable``) or unstable (``unstable``);
+    * under ``require_all_criteria``, a criterion with no data (``not_assessed``);
+    * else every criterion meets the next threshold: the first that has not cleared it by the band
+      (``within_band``, ``needed`` = the value to reach); else the rise is being confirmed (``confirming``).
+    """
+    if level is None:
+        return raw.limiting
+    if level >= MAX_LEVEL:
+        return None
+    assessed = [c for c in raw.criteria if c.assessed and c.level_met is not None]
+    holding = [c for c in assessed if c.level_met is not None and c.level_met <= level]
+    if holding:
+        c = min(holding, key=lambda x: x.level_met or 0)
+        threshold = _next_threshold(c.criterion, level)
+        if c.unstable:
+            return Limiting("stability", c.unstable[0], c.value, threshold, UNSTABLE)
+        if c.criterion == "sigma_level" and c.resolvable is not None and c.resolvable <= level:
+            raw_level = None if c.dpmo is None else level_met("sigma_level", c.dpmo)
+            if raw_level is not None and raw_level > level:
+                needed = c.opportunities_needed
+                return Limiting(c.criterion, c.subject, c.value, threshold, NOT_RESOLVABLE,
+                                None if needed is None else float(needed))
+        return Limiting(c.criterion, c.subject, c.value, threshold)
+    missing = [c for c in raw.criteria if not c.assessed]
+    if options.require_all_criteria and missing:
+        c = missing[0]
+        return Limiting(c.criterion, None, None, _next_threshold(c.criterion, level), NOT_ASSESSED)
+    for c in assessed:
+        to_reach = needed_to_clear(c.criterion, level + 1, metrics, band)
+        if c.value is None or to_reach is None:
+            continue
+        if not meets_threshold(c.criterion, _judged(c), band.threshold(
+                c.criterion, level_info(level + 1).threshold(c.criterion), +1, metrics)):
+            return Limiting(c.criterion, c.subject, c.value, _next_threshold(c.criterion, level), WITHIN_BAND,
+                            to_reach)
+    if not assessed:
+        return None
+    c = assessed[0]
+    return Limiting(c.criterion, c.subject, c.value, _next_threshold(c.criterion, level), CONFIRMING)
+
+
+def _judged(c: Criterion) -> float:
+    """The value a criterion is compared on (DPMO for the sigma criterion)."""
+    if c.criterion == "sigma_level":
+        return float(c.dpmo) if c.dpmo is not None else math.inf
+    return float(c.value) if c.value is not None else -math.inf

@@ -16,7 +16,14 @@ import math
 from typing import Any
 
 from cpkmon.alerts.engine import GradeTracker, OutOfControlTracker
-from cpkmon.alerts.ladder import GradeResult, LineMetrics, grade, grade_ref, resolvable_level
+from cpkmon.alerts.ladder import (
+    GradeResult,
+    LineMetrics,
+    grade,
+    grade_ref,
+    published_limiting,
+    resolvable_level,
+)
 from cpkmon.capability.characteristic import Characteristic
 from cpkmon.capability.costs import CostWindow
 from cpkmon.capability.options import Options
@@ -42,6 +49,8 @@ class LineState:
     __slots__ = (
         "_assessed",
         "_graded",
+        "_resolved",
+        "_retired",
         "_rollup",
         "applied",
         "characteristics",
@@ -66,19 +75,46 @@ class LineState:
         self.applied: dict[str, int] = {}
         self.updated_at: float | None = None
         self.last_result: GradeResult | None = None
-        self._assessed: frozenset[str] = frozenset()
+        self._assessed: frozenset[str] = frozenset()  # every criterion ever assessed on this line (ratchet)
+        self._resolved = 0  # the highest DPMO level its sample ever resolved (ratchet; 0: never assessed)
+        # (seq, values_total) of characteristics whose spec was deleted: a re-added spec continues them
+        self._retired: dict[str, tuple[int, int, int]] = {}
         self._graded: tuple[tuple[Any, ...], GradeResult] | None = None  # see _grade
         # name → (characteristic, its version, cpk, stable) as last read by metrics()
         self._rollup: dict[str, tuple[Characteristic, int, float | None, bool | None]] = {}
 
     # ---------------------------------------------------------------------------------------------- inputs
     def characteristic_for(self, name: str, spec: Spec, station: str | None) -> Characteristic:
-        """The characteristic under ``spec``; a changed spec restarts its window and baseline."""
+        """The characteristic under ``spec``; a changed spec restarts its window and baseline.
+
+        What must *not* restart with it: the subgroup numbering (``seq``, part of every out-of-control alert
+        id, so an alert after the change can never take the id of one before it), the count of values since
+        the start (``values_total``, SPEC §8) and the limits epoch. They continue from the characteristic the
+        new one replaces, or from the one whose spec was deleted (:meth:`retire`). The out-of-control tracker
+        forgets the old chart's firings: they were judged against limits that no longer exist.
+        """
         char = self.characteristics.get(name)
         if char is None or (char.spec is not spec and char.spec != spec):
+            if char is not None:
+                seq, total, epoch = char.seq, char.values_total, char.limits_epoch
+            else:
+                seq, total, epoch = self._retired.pop(name, (0, 0, 0))
             char = Characteristic(self.line, name, spec, self.options, station=station)
+            char.continue_from(seq, total, epoch)
             self.characteristics[name] = char
+            self.ooc.forget(name)
         return char
+
+    def retire(self, name: str) -> bool:
+        """The spec of ``name`` was deleted: drop the characteristic from the line (its roll-up, status and
+        alert tracking), remembering its numbering and count for a spec that re-adds it."""
+        char = self.characteristics.pop(name, None)
+        if char is None:
+            return False
+        self._retired[name] = (char.seq, char.values_total, char.limits_epoch)
+        self._rollup.pop(name, None)
+        self.ooc.forget(name)
+        return True
 
     def measurement(
         self,
@@ -109,6 +145,7 @@ class LineState:
                         res.seq,
                         self.options.window_subgroups,
                         detected_at,
+                        epoch=char.limits_epoch,
                     )
             alerts += self.evaluate(closed[-1].event_time, detected_at)
         return True, alerts
@@ -146,12 +183,25 @@ class LineState:
         self.last_result = grade(self.metrics(), self.options)
         return True, []
 
-    def rebaseline(self, characteristic: str) -> bool:
+    def rebaseline(self, characteristic: str, detected_at: float | None = None) -> list[Alert] | None:
+        """Re-freeze a characteristic's limits from its window and judge that window against them (Phase I).
+
+        Returns the ``out_of_control`` alerts the new baseline raises (its own subgroups beyond the new
+        limits), or None when the characteristic is unknown or its window has no within-subgroup variation
+        yet. ``detected_at`` defaults to the characteristic's newest event time, so a replay is identical.
+        """
         char = self.characteristics.get(characteristic)
         if char is None:
-            return False
-        char.rebaseline()
-        return True
+            return None
+        try:
+            violations = char.rebaseline()
+        except ValueError:
+            return None
+        when = detected_at if detected_at is not None else (char.last_event_time or 0.0)
+        self.ooc.forget(characteristic)  # firings judged against the old limits say nothing about the new
+        closed = char.seq
+        return self.ooc.observe(self.line, characteristic, char.station, violations, closed,
+                                self.options.window_subgroups, when, epoch=char.limits_epoch)
 
     # ------------------------------------------------------------------------------------------- roll-up
     def metrics(self) -> LineMetrics:
@@ -219,36 +269,48 @@ class LineState:
         key = (
             metrics.cpk, metrics.cpk_subject, metrics.rty, metrics.rty_subject, metrics.dpmo,
             metrics.sigma_level, metrics.internal_loss_rate, metrics.external_loss_rate, metrics.unstable,
-            metrics.missing, metrics.opportunities,
+            metrics.missing, metrics.opportunities, self._resolved,
         )
         graded = self._graded
         if graded is not None and graded[0] == key:
             return graded[1]
-        result = grade(metrics, self.options)
+        result = grade(metrics, self.options, resolvable=self._resolved or None)
         self._graded = (key, result)
         return result
 
     def evaluate(self, event_time: float, detected_at: float) -> list[Alert]:
-        """One evaluation (SPEC §5): grade the line and let the tracker confirm a change."""
+        """One evaluation (SPEC §5): grade the line and let the tracker confirm a change.
+
+        The grade is computed three times at most: as evaluated, and — only when it differs from the
+        published grade — with thresholds moved by the dead band toward the bad side (is the fall sure?) or
+        the good side (is the rise sure?). ``newly`` holds the criteria assessed for the first time in the
+        line's life; ``newly_resolvable`` is set when the DPMO sample resolves a higher level for the first
+        time.
+        """
         metrics = self.metrics()
+        newly_resolvable = False
+        if metrics.opportunities:
+            r = resolvable_level(metrics.opportunities)
+            if r > self._resolved:
+                newly_resolvable = self._resolved > 0
+                self._resolved = r
         result = self._grade(metrics)
         assessed = frozenset(c.criterion for c in result.criteria if c.assessed)
-        newly = set(assessed - self._assessed)
-        # DPMO's resolution grows with its sample (ladder.resolvable_level): a level that just became
-        # resolvable is new knowledge, like a newly assessed criterion, and must not read as a recovery.
-        resolvable = f"resolvable:{resolvable_level(metrics.opportunities)}" if metrics.opportunities else ""
-        if resolvable and resolvable not in self._assessed and "sigma_level" in assessed:
-            newly.add("sigma_level")
-        if resolvable:
-            assessed = assessed | {resolvable}
-        self._assessed = assessed
+        newly = assessed - self._assessed
+        self._assessed = self._assessed | assessed
         self.last_result = result
-        rising = None
-        current = self.grade_tracker.current
-        if result.level is not None and current is not None and result.level > current:
-            rising = grade(metrics.penalized(self.options.grade_hysteresis), self.options).level
-        return self.grade_tracker.evaluate(
-            self.line, result, metrics, event_time, detected_at, newly, rising_level=rising
+        tracker = self.grade_tracker
+        current = tracker.current
+        fall = rise = None
+        if result.level is not None and current is not None:
+            resolvable = self._resolved or None
+            if result.level < current or newly:
+                fall = grade(metrics, self.options, band=tracker.band, bias=-1, resolvable=resolvable)
+            if result.level > current:
+                rise = grade(metrics, self.options, band=tracker.band, bias=+1, resolvable=resolvable)
+        return tracker.evaluate(
+            self.line, result, metrics, event_time, detected_at, newly,
+            fall=fall, rise=rise, newly_resolvable=newly_resolvable,
         )
 
     def status(self) -> dict[str, Any]:
@@ -256,17 +318,30 @@ class LineState:
         metrics = self.metrics()
         result = self.last_result if self.last_result is not None else grade(metrics, self.options)
         rd = result.to_dict()
+        tracker = self.grade_tracker
+        limiting = published_limiting(tracker.current, result, metrics, self.options, tracker.band)
+        pending = None
+        if tracker.pending_direction:
+            pending = {
+                "direction": "falling" if tracker.pending_direction < 0 else "rising",
+                "to_grade": grade_ref(tracker.pending_level, chinese=False),
+                "evaluations": tracker.pending_count,
+                "confirm_evaluations": tracker.confirm_evaluations,
+            }
         return {
             "line": self.line,
-            "grade": grade_ref(self.grade_tracker.current),
+            "grade": grade_ref(tracker.current),
             "evaluated_grade": rd.get("grade"),
+            "evaluated_limiting": rd.get("limiting"),
+            "grade_pending": pending,
+            "grade_changes": list(tracker.history),
             "cpk": metrics.cpk,
             "rty": metrics.rty,
             "sigma_level": metrics.sigma_level,
             "dpmo": metrics.dpmo,
             "internal_loss_rate": metrics.internal_loss_rate,
             "external_loss_rate": metrics.external_loss_rate,
-            "limiting": rd.get("limiting"),
+            "limiting": None if limiting is None else limiting.to_dict(),
             "criteria": rd.get("criteria", []),
             "updated_at": to_rfc3339(self.updated_at),
             "degradations": self.grade_tracker.degradations,
@@ -282,6 +357,8 @@ class LineState:
             "applied": dict(self.applied),
             "updated_at": self.updated_at,
             "assessed": sorted(self._assessed),
+            "resolved": self._resolved,
+            "retired": {k: list(v) for k, v in sorted(self._retired.items())},
             "characteristics": {k: c.to_dict() for k, c in self.characteristics.items()},
             "stations": {k: s.to_dict() for k, s in self.stations.items()},
             "costs": self.costs.to_dict(),
@@ -296,12 +373,17 @@ class LineState:
         st = cls(str(d["line"]), options)
         st.applied = {str(k): int(v) for k, v in d["applied"].items()}
         st.updated_at = d["updated_at"]
-        st._assessed = frozenset(d["assessed"])
+        # checkpoints before the ratchet stored "resolvable:N" among the assessed criteria
+        assessed = [str(a) for a in d["assessed"]]
+        st._assessed = frozenset(a for a in assessed if not a.startswith("resolvable:"))
+        older = [int(a.split(":", 1)[1]) for a in assessed if a.startswith("resolvable:")]
+        st._resolved = int(d.get("resolved", max(older, default=0)))
+        st._retired = {str(k): (int(v[0]), int(v[1]), int(v[2])) for k, v in d.get("retired", {}).items()}
         chars = d["characteristics"]
         st.characteristics = {k: Characteristic.from_dict(v, options) for k, v in chars.items()}
         st.stations = {k: StationYield.from_dict(v, options) for k, v in d["stations"].items()}
         st.costs = CostWindow.from_dict(d["costs"], options.cost_window_days)
         st.grade_tracker = GradeTracker.from_dict(d["grade_tracker"], options)
         st.ooc = OutOfControlTracker.from_dict(d["ooc"])
-        st.last_result = grade(st.metrics(), options)
+        st.last_result = st._grade(st.metrics())
         return st

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from cpkmon.capability.spec import target_problem
+
 IDENT_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 IDENT_RE = re.compile(IDENT_PATTERN)
 Ident = Annotated[str, Field(pattern=IDENT_PATTERN, examples=["L1"])]
@@ -39,6 +41,40 @@ class Limiting(_Open):
     subject: str | None = Field(default=None, examples=["bore_diameter"])
     value: Number = Field(default=None, examples=[1.21])
     threshold: Number = Field(default=None, examples=[1.33])
+    reason: str | None = Field(
+        default=None,
+        description="below_threshold | not_resolvable | unstable | not_assessed | within_band | confirming",
+        examples=["below_threshold"],
+    )
+    needed: Number = Field(
+        default=None,
+        description="not_resolvable: opportunities still missing; within_band: the value to reach",
+    )
+
+
+class GradeChange(_Open):
+    """One change of the published grade and what explains it (an alert, or a documented silent cause)."""
+
+    n: int = Field(description="numbers every change of this line's published grade, without gaps")
+    from_grade: GradeRef | None = None
+    to_grade: GradeRef | None = None
+    cause: str = Field(
+        description="grade_degraded | grade_recovered (then alert_id names the alert) | first_grade "
+        "| no_data | newly_assessed | newly_resolvable",
+        examples=["grade_degraded"],
+    )
+    alert_id: str | None = None
+    criteria: list[str] = Field(default_factory=list)
+    event_time: str | None = None
+
+
+class GradePending(_Open):
+    """A grade change being confirmed (``confirm_evaluations`` consecutive evaluations beyond the band)."""
+
+    direction: str = Field(examples=["falling"])
+    to_grade: GradeRef | None = None
+    evaluations: int
+    confirm_evaluations: int
 
 
 class ControlLimits(_Open):
@@ -49,6 +85,27 @@ class ControlLimits(_Open):
     range_center: Number = None
     range_ucl: Number = None
     range_lcl: Number = None
+
+
+class CapabilityHistogram(_Open):
+    """The capability histogram of the window's individual values, computed by the worker (what the page
+    draws under the normal curves of σ_within and σ_overall, scaled to counts by n·bin_width·pdf).
+
+    Bins: width by numpy's "auto" rule (the narrower of Sturges and Freedman–Diaconis, 5–30 bins over the
+    data's range), adjusted so that both spec limits fall on bin edges; edges cover every value; a value on
+    an edge is counted on the in-spec side (toward the spec's midpoint), so a value exactly on a limit is in
+    an in-spec bar. ``n`` equals the status's ``n`` (fewer only just after restoring a checkpoint written
+    before values were kept)."""
+
+    edges: list[float] = Field(
+        description="bin edges in measurement units, ascending; len(counts) + 1",
+        examples=[[73.95, 74.0, 74.05]],
+    )
+    counts: list[int] = Field(description="values per bin", examples=[[61, 64]])
+    bin_width: float = Field(description="edges[i+1] − edges[i]", examples=[0.05])
+    n: int = Field(description="values binned (the sum of counts)", examples=[125])
+    below_lsl: int | None = Field(description="values strictly below the LSL; null: no LSL", examples=[0])
+    above_usl: int | None = Field(description="values strictly above the USL; null: no USL", examples=[0])
 
 
 class CharacteristicStatus(_Open):
@@ -75,6 +132,9 @@ class CharacteristicStatus(_Open):
     control: ControlLimits | None = None
     points: list[dict[str, Any]] = Field(default_factory=list)
     violations: list[dict[str, Any]] = Field(default_factory=list)
+    histogram: CapabilityHistogram | None = Field(
+        default=None, description="capability histogram of the window's individual values; null without data"
+    )
 
 
 class StationStatus(_Open):
@@ -105,7 +165,11 @@ class LineStatus(_Open):
     sigma_level: Number = None
     dpmo: Number = None
     updated_at: str | None = None
-    limiting: Limiting | None = None
+    limiting: Limiting | None = Field(default=None, description="why the published grade is not higher")
+    evaluated_grade: Grade | None = Field(default=None, description="the grade of the latest evaluation")
+    evaluated_limiting: Limiting | None = None
+    grade_pending: GradePending | None = None
+    grade_changes: list[GradeChange] = Field(default_factory=list, description="the last 20 changes")
     criteria: list[dict[str, Any]] = Field(default_factory=list)
     characteristics: list[CharacteristicStatus] = Field(default_factory=list)
     stations: list[StationStatus] = Field(default_factory=list)
@@ -137,6 +201,9 @@ class Alert(_Open):
     line: str | None = Field(default=None, examples=["L1"])
     event_time: str | None = None
     detected_at: str | None = None
+    incident: str | None = Field(
+        default=None, description="grade_degraded: the id of the first degradation of the same drop"
+    )
     ack: Ack | None = None
 
 
@@ -163,7 +230,7 @@ class SpecIn(BaseModel):
     characteristic: Ident | None = Field(default=None, description="optional; must equal the path")
     lsl: float | None = None
     usl: float | None = None
-    target: float | None = None
+    target: float | None = Field(default=None, description="lsl ≤ target ≤ usl; enables Cpm")
     subgroup_size: int | None = Field(default=None, ge=1, le=25, description="1..25; default 5")
     center: float | None = Field(default=None, description="known process center (no baseline needed)")
     sigma: float | None = Field(default=None, gt=0, description="known process sigma (> 0)")
@@ -179,6 +246,9 @@ class SpecIn(BaseModel):
             raise ValueError("a spec needs at least one of lsl and usl")
         if self.lsl is not None and self.usl is not None and not self.lsl < self.usl:
             raise ValueError(f"lsl ({self.lsl}) must be below usl ({self.usl})")
+        problem = target_problem(self.lsl, self.usl, self.target)  # the core's rule and reason
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
 
@@ -213,6 +283,12 @@ class Readiness(BaseModel):
     lines: int
     alerts: int
     specs: int
+    reason: str | None = Field(
+        default=None,
+        description="why the view cannot read from Kafka right now (e.g. a TLS or SASL failure naming the "
+        "broker), null when it can",
+        examples=[None],
+    )
 
 
 class ProblemDoc(BaseModel):

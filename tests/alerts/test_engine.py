@@ -18,7 +18,7 @@ OPTS = Options(confirm_evaluations=3)
 T0 = 1_763_626_502.125
 CPK_FOR_LEVEL = {1: 0.8, 2: 1.1, 3: 1.4, 4: 1.8, 5: 2.4}
 GRADE_KEYS = {"alert_id", "type", "line", "from_grade", "to_grade", "limiting", "cpk", "rty", "sigma_level",
-              "event_time", "detected_at"}
+              "event_time", "detected_at", "incident"}
 OOC_KEYS = {"alert_id", "type", "line", "characteristic", "station", "rule", "chart", "value", "limit",
             "subgroup", "event_time", "detected_at"}
 
@@ -189,7 +189,9 @@ def test_alert_document_is_exactly_the_spec() -> None:
     assert alert["line"] == "L1"
     assert alert["from_grade"] == {"level": 4, "name": "prevention"}
     assert alert["to_grade"] == {"level": 2, "name": "inspection"}
-    assert alert["limiting"] == {"criterion": "cpk", "subject": "bore", "value": 1.1, "threshold": 1.33}
+    assert alert["limiting"] == {"criterion": "cpk", "subject": "bore", "value": 1.1, "threshold": 1.33,
+                                 "reason": "below_threshold"}
+    assert alert["incident"] == alert["alert_id"]  # the first degradation of an incident names it
     assert (alert["cpk"], alert["rty"], alert["sigma_level"]) == (1.1, 0.99, 6.1)
     assert alert["event_time"] == "2025-11-20T08:15:06.125Z"
     assert alert["detected_at"] == "2025-11-20T08:15:06.375Z"
@@ -321,7 +323,7 @@ def test_out_of_control_document_is_exactly_the_spec() -> None:
     (alert,) = observe(t, 42, [Violation(1, "r", 42, "s-42", T0, 5.0, 4.918)])
     assert set(alert) == OOC_KEYS
     assert alert == {
-        "alert_id": alert_id("L1", "bore", 1, 42),
+        "alert_id": alert_id("L1", "bore", 1, 42, 0),  # (line, characteristic, rule, seq, limits epoch)
         "type": "out_of_control",
         "line": "L1",
         "characteristic": "bore",

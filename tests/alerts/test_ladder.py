@@ -111,7 +111,7 @@ def test_a_missing_criterion_is_listed_and_not_assessed(missing: str) -> None:
         "criterion": missing, "subject": None, "value": None,
         # the sigma criterion's threshold is reported as a sigma level, like its value (3.0 for level 2)
         "threshold": level_info(2).sigma if missing == "sigma_level" else level_info(2).threshold(missing),
-        "reason": "not_assessed",
+        "reason": "not_assessed", "needed": None,
     }
 
 
@@ -134,7 +134,7 @@ def test_require_stability() -> None:
     assert result.level == 1
     assert result.limiting is not None
     assert result.limiting.alert_dict() == {"criterion": "stability", "subject": "bore", "value": 2.5,
-                                            "threshold": 1.00}
+                                            "threshold": 1.00, "reason": "unstable"}
     cpk = result.criterion("cpk").to_dict()
     assert cpk["level_met"] == 1 and cpk["unstable"] == ["bore", "length"]
     assert grade(TOP, Options(require_stability=True)).level == 5
@@ -146,18 +146,19 @@ def test_limiting_names_the_criterion_subject_value_and_missed_threshold() -> No
     assert result.limiting is not None
     assert result.limiting.to_dict() == {
         "criterion": "cpk", "subject": "bore", "value": 1.5, "threshold": 1.67, "reason": "below_threshold",
+        "needed": None,
     }
     result = grade(replace(TOP, rty=0.92), OPTS)
     assert result.level == 2
     assert result.limiting is not None
     assert result.limiting.alert_dict() == {
-        "criterion": "rty", "subject": "S10", "value": 0.92, "threshold": 0.95,
+        "criterion": "rty", "subject": "S10", "value": 0.92, "threshold": 0.95, "reason": "below_threshold",
     }
     result = grade(replace(TOP, external_loss_rate=0.01), OPTS)
     assert result.level == 3
     assert result.limiting is not None
     assert result.limiting.alert_dict() == {"criterion": "external_loss_rate", "subject": None, "value": 0.01,
-                                            "threshold": 0.010}
+                                            "threshold": 0.010, "reason": "below_threshold"}
 
 
 def test_criteria_report_level_met_and_next_threshold() -> None:

@@ -26,16 +26,15 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from cpkmon.api.series import Family, Row, line_series
+from cpkmon.kafka_security import BrokerConnectionError, aiokafka_kwargs, check_broker
 from cpkmon.settings import Settings
-from cpkmon.topics import plan
+from cpkmon.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
 STATUS, ALERTS, ACKS, SPECS = "status", "alerts", "acks", "specs"
-_COMPACTED = {STATUS, ACKS, SPECS}
 _MAX_RECORDS = 5000
 
 
@@ -182,6 +181,10 @@ class View:
         self.ready = False  # sticky: once caught up the view serves, even while a broker hiccups
         self.caught_up = False
         self.connected = False
+        # why the view cannot read right now (wrong CA, client certificate, SASL login, unreachable broker):
+        # /readyz shows it, so a misconfigured API says so instead of looking merely slow. Never a secret.
+        self.broker_error: str | None = None
+        self._security = aiokafka_kwargs(settings)
         self._by_partition: dict[int, list[AlertEntry]] = {}
         self._offsets: dict[int, list[int]] = {}
         self._positions: dict[TopicPartition, int] = {}
@@ -244,9 +247,17 @@ class View:
         while True:
             consumer: AIOKafkaConsumer | None = None
             try:
+                try:
+                    await check_broker(self.settings, timeout=5.0)
+                except BrokerConnectionError as exc:
+                    if str(exc) != self.broker_error:
+                        log.error("view: %s", exc)
+                    self.broker_error = str(exc)
+                    raise
                 await self._ensure_topics()
                 consumer = AIOKafkaConsumer(
                     bootstrap_servers=self.settings.bootstrap_servers(),
+                    **self._security,
                     group_id=None,
                     enable_auto_commit=False,
                     auto_offset_reset="earliest",
@@ -257,6 +268,7 @@ class View:
                 )
                 await consumer.start()
                 self.connected = True
+                self.broker_error = None
                 delay = 0.2
                 await self._consume(consumer)
             except asyncio.CancelledError:
@@ -275,34 +287,14 @@ class View:
 
     async def _ensure_topics(self) -> None:
         """Create the topics this view reads if they do not exist yet (the API may start before any worker),
-        with the same partition counts and compaction the worker would give them (:func:`cpkmon.topics.plan`).
+        planned as the worker plans them (:mod:`cpkmon.topics`): the partition count of the input topics that
+        exist, ``CPKMON_PARTITIONS`` only when none does. The API never creates an input topic.
 
         Only missing topics are created, so an API without admin rights works once the topics exist.
         """
-        wanted = {t.name: t for t in plan(self.settings) if t.name in self.topics}
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=self.settings.bootstrap_servers(), client_id="cpkmon-api-admin"
-        )
-        await admin.start()
-        try:
-            existing = set(await admin.list_topics())
-            missing = [t for t in self.topics if t not in existing]
-            if missing:
-                new = [
-                    NewTopic(
-                        t,
-                        wanted[t].partitions if t in wanted else self.settings.partitions,
-                        self.settings.replication_factor,
-                        topic_configs={"cleanup.policy": "compact"} if self.topics[t] in _COMPACTED else {},
-                    )
-                    for t in missing
-                ]
-                try:
-                    await admin.create_topics(new)
-                except Exception as exc:  # another instance or the worker may have won the race
-                    log.info("view: create_topics %s: %s", missing, exc)
-        finally:
-            await admin.close()
+        topics = await ensure_topics(self.settings, timeout=5.0, only=set(self.topics))
+        if topics.conflict:  # the worker refuses to start and says how to fix it; the view still serves
+            log.warning("view: %s", topics.conflict)
 
     async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
         await consumer.topics()  # refreshes cluster metadata

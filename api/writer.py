@@ -3,6 +3,9 @@
 A write answers only after the broker acknowledged the record (``acks=all``), and then waits (bounded by
 ``CPKMON_API_WRITE_WAIT_MS``) until this instance's view has read its own record back, so a GET right after a
 PUT or an ack sees it. The producer starts lazily: the API serves reads even while the broker is away.
+
+Commands (re-baseline) go to the commands topic, keyed by line, which the view does not read: they are
+inputs of the worker that owns the line, not state, so nothing is read back.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from aiokafka import AIOKafkaProducer
 
 from cpkmon.api.problems import Problem
 from cpkmon.api.view import View
+from cpkmon.kafka_security import aiokafka_kwargs
 from cpkmon.settings import Settings
+from cpkmon.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +31,7 @@ class Writer:
         self.view = view
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
+        self._commands_topic_ok = False
 
     async def _get(self) -> AIOKafkaProducer:
         if self._producer is not None:
@@ -34,6 +40,7 @@ class Writer:
             if self._producer is None:
                 producer = AIOKafkaProducer(
                     bootstrap_servers=self.settings.bootstrap_servers(),
+                    **aiokafka_kwargs(self.settings),
                     client_id="cpkmon-api",
                     acks="all",
                     enable_idempotence=False,  # the embedded broker has no InitProducerId (SPEC §10)
@@ -43,8 +50,8 @@ class Writer:
                 self._producer = producer
             return self._producer
 
-    async def send(self, topic: str, key: str, value: bytes | None) -> None:
-        """Produce, wait for the broker's ack, then for the view to read the record back."""
+    async def send(self, topic: str, key: str, value: bytes | None, read_back: bool = True) -> None:
+        """Produce, wait for the broker's ack, then (``read_back``) for the view to read the record back."""
         try:
             producer = await self._get()
             meta = await producer.send_and_wait(topic, value=value, key=key.encode())
@@ -52,9 +59,31 @@ class Writer:
             log.warning("write to %s failed: %s: %s", topic, type(exc).__name__, exc)
             await self._reset()
             raise Problem(503, f"the broker did not take the write: {type(exc).__name__}") from exc
+        if not read_back:
+            return
         wait = self.settings.api_write_wait_ms / 1000
         if wait > 0 and not await self.view.wait_for(topic, meta.partition, meta.offset, wait):
             log.info("write to %s/%d@%d not yet visible in the view", topic, meta.partition, meta.offset)
+
+    async def command(self, line: str, value: bytes) -> None:
+        """Produce a command for ``line`` to the commands topic (key = line, so it lands in the line's
+        partition). The topic is created if missing, with the input topics' partition count — never with a
+        count of the API's own: with no input topic yet (no worker ever started, no producer ran) there is
+        nothing to command, and a guessed count could later disagree with the inputs (503)."""
+        topic = self.settings.topic_commands
+        if not self._commands_topic_ok:
+            try:
+                topics = await ensure_topics(self.settings, timeout=5.0, only={topic}, own_count=False)
+            except Exception as exc:
+                raise Problem(503, f"the broker is not reachable: {type(exc).__name__}") from exc
+            if topics.conflict:
+                raise Problem(503, f"the topics need attention: {topics.conflict}")
+            if topic not in topics.counts:
+                raise Problem(
+                    503, f"no input topic exists yet, so neither does {topic}: start a worker first"
+                )
+            self._commands_topic_ok = True
+        await self.send(topic, line, value, read_back=False)
 
     async def _reset(self) -> None:
         producer, self._producer = self._producer, None

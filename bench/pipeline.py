@@ -81,7 +81,7 @@ def specs() -> list[dict[str, Any]]:
 def topic_names(prefix: str) -> dict[str, str]:
     """Settings field → topic name for one phase."""
     names = ("measurements", "inspections", "specs", "quality_costs", "line_status", "alerts", "dead_letter",
-             "acks", "checkpoints")
+             "acks", "checkpoints", "commands")
     return {f"topic_{n}": f"{prefix}.{n.replace('_', '-')}" for n in names}
 
 
@@ -404,7 +404,7 @@ def main() -> None:
         topics = {p: topic_names(f"bench-{p}") for p in (*phases, "l")}
         for t in topics.values():
             counts = uvloop.run(ensure_topics(Settings(broker=f"kafka://{bs}", partitions=PARTITIONS, **t)))
-            assert counts[t["topic_measurements"]] == PARTITIONS, counts
+            assert counts.counts[t["topic_measurements"]] == PARTITIONS, counts
         for p, (kind, n, _) in phases.items():
             rc = run_producer(bs, topics[p], kind, n=n).wait()
             assert rc == 0, f"producer {kind} failed"

@@ -53,6 +53,11 @@ class EmbeddedBroker:
     host: str = "127.0.0.1"
     port: int = 0
     quiet: bool = True
+    # The port clients are told to connect to (metadata), when something sits in front of the broker — e.g. a
+    # TLS terminator, since Tansu 0.6.0's own TLS flags do not work (README, Security). 0: ``port`` itself.
+    advertised_port: int = 0
+    # ``--authentication``: every request but ApiVersions/SaslHandshake/SaslAuthenticate needs a SASL login.
+    authentication: bool = False
     process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
@@ -63,16 +68,19 @@ class EmbeddedBroker:
         if not self.port:
             self.port = free_port(self.host)
         url = f"tcp://{self.host}:{self.port}"
+        advertised = f"tcp://{self.host}:{self.advertised_port or self.port}"
         cmd = [
             tansu_binary(),
             "broker",
             "--listener-url",
             url,
             "--advertised-listener-url",
-            url,
+            advertised,
             "--storage-engine",
             "memory://tansu/",
         ]
+        if self.authentication:
+            cmd.append("--authentication")
         env = dict(os.environ)
         env.setdefault("RUST_LOG", "error")
         out = subprocess.DEVNULL if self.quiet else None

@@ -8,11 +8,12 @@ never imports pydantic-settings.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from cpkmon.capability.options import Options
@@ -25,7 +26,10 @@ def _split_csv(value: object) -> object:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CPKMON_", extra="ignore", case_sensitive=False)
+    # hide_input_in_errors: a validation error would otherwise print every input, the SASL password included
+    model_config = SettingsConfigDict(
+        env_prefix="CPKMON_", extra="ignore", case_sensitive=False, hide_input_in_errors=True
+    )
 
     # --- where things are -------------------------------------------------------------------------------
     broker: str | None = Field(
@@ -43,6 +47,28 @@ class Settings(BaseSettings):
     embedded_broker_port: int = 9092
     specs_file: Path | None = None
 
+    # --- connecting to a secured Kafka (README "Security (TLS and SASL)") --------------------------------
+    # Names and values as Kafka clients spell them, so a plant's Kafka team can read them off their own
+    # client.properties. Every client cpkmon creates gets them through cpkmon.kafka_security.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_ssl_cafile: Path | None = Field(
+        default=None, description="PEM CA bundle the broker certificate must chain to; unset: system CAs"
+    )
+    kafka_ssl_certfile: Path | None = Field(default=None, description="PEM client certificate (mutual TLS)")
+    kafka_ssl_keyfile: Path | None = Field(default=None, description="PEM private key of the client cert")
+    kafka_ssl_check_hostname: bool = Field(
+        default=True, description="the broker certificate must name the host the client connects to"
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    # SecretStr: repr(settings), model_dump() and tracebacks show '**********', never the password
+    kafka_sasl_password: SecretStr | None = None
+    kafka_connect_timeout_s: float = Field(
+        default=20.0,
+        gt=0,
+        description="how long start-up waits for an unreachable broker; TLS and SASL failures end at once",
+    )
+
     # --- topics (SPEC §2/§3) ------------------------------------------------------------------------------
     topic_measurements: str = "cpkmon.measurements"
     topic_inspections: str = "cpkmon.inspections"
@@ -53,6 +79,11 @@ class Settings(BaseSettings):
     topic_dead_letter: str = "cpkmon.dead-letter"
     topic_acks: str = "cpkmon.alert-acks"
     topic_checkpoints: str = "cpkmon.worker-checkpoints"
+    topic_commands: str = Field(
+        default="cpkmon.commands",
+        description="operator commands (re-baseline), key = line: an input of the line's partition, "
+        "never state — kept apart from the compacted specs topic, where compaction would drop the spec",
+    )
 
     # --- statistics (SPEC §4, §4.1) -----------------------------------------------------------------------
     window_subgroups: int = Field(default=25, ge=2, le=10_000)
@@ -63,6 +94,10 @@ class Settings(BaseSettings):
     chart_points: int = Field(default=50, ge=1, le=10_000)
     run_rules: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [1, 2, 3, 5, 6])
     require_stability: bool = False
+    baseline_exclude_flagged: bool = Field(
+        default=False,
+        description="Phase I: recompute baseline limits without the subgroups a rule flagged",
+    )
     yield_window: int = Field(default=1000, ge=1)
     min_units: int = Field(default=50, ge=1)
     cost_window_days: float = Field(default=365.0, gt=0)
@@ -70,6 +105,8 @@ class Settings(BaseSettings):
     # --- ladder and alerts (SPEC §5) ------------------------------------------------------------------------
     confirm_evaluations: int = Field(default=3, ge=1)
     grade_hysteresis: float = Field(default=0.05, ge=0, le=1)
+    grade_hysteresis_se_fall: float = Field(default=0.25, ge=0, le=10)
+    grade_hysteresis_se_rise: float = Field(default=0.75, ge=0, le=10)
     require_all_criteria: bool = False
 
     # --- pipeline -------------------------------------------------------------------------------------------
@@ -114,6 +151,75 @@ class Settings(BaseSettings):
             return rules
         return value
 
+    @field_validator("kafka_sasl_mechanism", mode="before")
+    @classmethod
+    def _mechanism(cls, value: object) -> object:
+        """Kafka spells mechanisms in upper case; accept ``scram-sha-512`` too, and empty as unset."""
+        if isinstance(value, str):
+            return value.strip().upper() or None
+        return value
+
+    @field_validator("kafka_security_protocol", mode="before")
+    @classmethod
+    def _protocol(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.strip().upper() or "PLAINTEXT"
+        return value
+
+    @field_validator(
+        "kafka_ssl_cafile",
+        "kafka_ssl_certfile",
+        "kafka_ssl_keyfile",
+        "kafka_sasl_username",
+        "kafka_sasl_password",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """``VAR=`` (compose's ``${VAR:-}``) means unset — not the current directory, not an empty login."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _security(self) -> Settings:
+        """Reject combinations a Kafka client would only fail on later (or silently ignore) at start-up,
+        with the variable to fix in the message. Never echoes the password."""
+        protocol = self.kafka_security_protocol
+        sasl = protocol.startswith("SASL_")
+        tls = protocol.endswith("SSL")
+        problems: list[str] = []
+        if sasl:
+            if self.kafka_sasl_mechanism is None:
+                problems.append(
+                    f"{protocol} needs CPKMON_KAFKA_SASL_MECHANISM (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)"
+                )
+            if not self.kafka_sasl_username:
+                problems.append(f"{protocol} needs CPKMON_KAFKA_SASL_USERNAME")
+            if self.kafka_sasl_password is None or not self.kafka_sasl_password.get_secret_value():
+                problems.append(f"{protocol} needs CPKMON_KAFKA_SASL_PASSWORD")
+        elif self.kafka_sasl_mechanism or self.kafka_sasl_username or self.kafka_sasl_password is not None:
+            problems.append(
+                f"CPKMON_KAFKA_SASL_* are set but CPKMON_KAFKA_SECURITY_PROTOCOL is {protocol}: "
+                "use SASL_SSL (or SASL_PLAINTEXT), or unset them"
+            )
+        files = {
+            "CPKMON_KAFKA_SSL_CAFILE": self.kafka_ssl_cafile,
+            "CPKMON_KAFKA_SSL_CERTFILE": self.kafka_ssl_certfile,
+            "CPKMON_KAFKA_SSL_KEYFILE": self.kafka_ssl_keyfile,
+        }
+        if not tls and any(files.values()):
+            problems.append(
+                f"CPKMON_KAFKA_SSL_* are set but CPKMON_KAFKA_SECURITY_PROTOCOL is {protocol}: "
+                "use SSL (or SASL_SSL), or unset them"
+            )
+        if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
+            problems.append("CPKMON_KAFKA_SSL_CERTFILE and CPKMON_KAFKA_SSL_KEYFILE go together (mutual TLS)")
+        for var, path in files.items():
+            if path is not None and not (path.is_file() and os.access(path, os.R_OK)):
+                problems.append(f"{var}={path}: not a readable file")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
     def bootstrap_servers(self) -> list[str]:
         """``kafka://a:1,b:2`` → ``["a:1", "b:2"]`` (the scheme is optional)."""
         if not self.broker:
@@ -138,10 +244,13 @@ def core_options(settings: Settings) -> Options:
         chart_points=settings.chart_points,
         run_rules=tuple(settings.run_rules),
         require_stability=settings.require_stability,
+        baseline_exclude_flagged=settings.baseline_exclude_flagged,
         yield_window=settings.yield_window,
         min_units=settings.min_units,
         cost_window_days=settings.cost_window_days,
         confirm_evaluations=settings.confirm_evaluations,
         grade_hysteresis=settings.grade_hysteresis,
+        grade_hysteresis_se_fall=settings.grade_hysteresis_se_fall,
+        grade_hysteresis_se_rise=settings.grade_hysteresis_se_rise,
         require_all_criteria=settings.require_all_criteria,
     )

@@ -15,6 +15,7 @@ import faust
 import mode
 import orjson
 
+from cpkmon.kafka_security import faust_credentials
 from cpkmon.settings import Settings
 from cpkmon.stream.worker import Worker
 
@@ -46,6 +47,7 @@ def create_app(settings: Settings, worker: Worker | None = None) -> tuple[faust.
     app = faust.App(
         "cpkmon-faust",
         broker=[f"kafka://{hp}" for hp in settings.bootstrap_servers()],
+        broker_credentials=faust_credentials(settings),  # Faust's own clients: same TLS/SASL as ours
         web_host=settings.worker_host,
         web_bind=settings.worker_host,
         web_port=settings.worker_port,

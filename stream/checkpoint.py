@@ -2,18 +2,28 @@
 
 Layout of ``cpkmon.worker-checkpoints`` (compacted on Apache Kafka; as many partitions as the input topics):
 partition *p* holds the lines owned by input partition *p*. Key ``<line>`` → the line's state
-(``LineState.to_dict``); key ``__partition__`` → ``{"applied": {topic: offset}}``, written *after* the line
-records of the same checkpoint. So the newest partition record never claims more than the line records
+(``LineState.to_dict``); key ``/partition`` (a ``/`` no line id can contain, SPEC §1) →
+``{"applied": {topic: offset}, "partitions": N}``, written *after* the line records of the same checkpoint.
+(Releases before the commands topic used ``__partition__``, which is also a valid line id; a restore still
+reads such a record, telling it from a line named ``__partition__`` by its content.)
+
+So the newest partition record never claims more than the line records
 before it hold, and any prefix of the partition is a consistent checkpoint — which is exactly what survives
 Tansu's wrong end offsets (SPEC §10: a reader that trusts ListOffsets stops early and loses the tail). We
 never ask for end offsets: the restore reads until its position reaches the high watermark carried in fetch
 responses.
+
+``partitions`` is the input topics' partition count the checkpoint was written under. Ownership is
+``murmur2(line) % partitions``: after a partition-count change a line's records arrive in another partition,
+so a checkpoint written under another count (or holding a line another partition owns) is refused with
+:class:`PartitionCountChanged` instead of being restored into the wrong owner.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,9 +32,15 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from cpkmon.alerts.line import LineState
 from cpkmon.capability.options import Options
+from cpkmon.stream.processor import owner_partition
 
 log = logging.getLogger(__name__)
-PARTITION_KEY = b"__partition__"
+PARTITION_KEY = b"/partition"
+LEGACY_PARTITION_KEY = b"__partition__"  # older releases; a valid line id, so told apart by content
+
+
+class PartitionCountChanged(RuntimeError):
+    """A checkpoint was written under another partition count; the message says what to do."""
 
 
 @dataclass
@@ -33,6 +49,7 @@ class Restored:
     lines: dict[str, LineState] = field(default_factory=dict)
     records: int = 0
     seconds: float = 0.0
+    partitions: int | None = None  # the partition count the newest partition record was written under
 
 
 EMPTY_ROUNDS = 2  # consecutive empty fetch rounds that prove a partition read to its end
@@ -73,12 +90,33 @@ async def read_to_high_watermark(consumer: AIOKafkaConsumer, tps: list[TopicPart
     return out
 
 
+def _partition_record(key: bytes | None, value: bytes | None) -> dict[str, Any] | None:
+    """The decoded partition record, or None when the record is a line's (or a tombstone)."""
+    if value is None or key not in (PARTITION_KEY, LEGACY_PARTITION_KEY):
+        return None
+    doc = orjson.loads(value)
+    if key == LEGACY_PARTITION_KEY and (not isinstance(doc, dict) or "line" in doc):
+        return None  # the state of a line named "__partition__"
+    return doc if isinstance(doc, dict) else None
+
+
 async def restore(
-    bootstrap: list[str], topic: str, partitions: list[int], options: Options
+    bootstrap: list[str],
+    topic: str,
+    partitions: list[int],
+    options: Options,
+    partition_count: int | None = None,
+    security: Mapping[str, Any] | None = None,
 ) -> dict[int, Restored]:
-    """The newest consistent checkpoint of each partition (see the module docstring)."""
+    """The newest consistent checkpoint of each partition (see the module docstring).
+
+    With ``partition_count`` (the input topics' count now), a checkpoint written under another count, or a
+    line stored in a partition that does not own it, raises :class:`PartitionCountChanged`.
+    ``security``: the TLS/SASL client arguments (:func:`cpkmon.kafka_security.aiokafka_kwargs`).
+    """
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
+        **(security or {}),
         enable_auto_commit=False,
         group_id=None,
         max_partition_fetch_bytes=16 << 20,
@@ -95,15 +133,20 @@ async def restore(
         for rec in records:
             r = result[rec.partition]
             r.records += 1
-            if rec.key == PARTITION_KEY:
-                if rec.value is not None:
-                    r.applied = {k: int(v) for k, v in orjson.loads(rec.value)["applied"].items()}
+            doc = _partition_record(rec.key, rec.value)
+            if doc is not None:
+                r.applied = {k: int(v) for k, v in doc["applied"].items()}
+                r.partitions = int(doc["partitions"]) if "partitions" in doc else None
+            elif rec.key == PARTITION_KEY:
+                continue  # a tombstone of the partition record: nothing to restore from it
             elif rec.key is not None:
                 name = rec.key.decode("utf-8")
                 if rec.value is None:
                     raw_lines[rec.partition].pop(name, None)
                 else:
                     raw_lines[rec.partition][name] = rec.value
+        if partition_count is not None:
+            _check_partition_count(topic, partition_count, result, raw_lines)
         for p, lines in raw_lines.items():
             r = result[p]
             for name, raw in lines.items():
@@ -124,5 +167,26 @@ def encode_line(state: LineState) -> bytes:
     return orjson.dumps(state.to_dict())
 
 
-def encode_partition(applied: dict[str, int]) -> bytes:
-    return orjson.dumps({"version": 1, "applied": applied})
+def encode_partition(applied: dict[str, int], partitions: int) -> bytes:
+    return orjson.dumps({"version": 2, "applied": applied, "partitions": partitions})
+
+
+def _check_partition_count(
+    topic: str, count: int, result: dict[int, Restored], raw_lines: dict[int, dict[str, bytes]]
+) -> None:
+    """Refuse a checkpoint that line ownership under ``count`` partitions does not match.
+
+    Re-sharding is not attempted: the input records after the checkpoint of a moved line sit in its old
+    partition, behind offsets its new owner does not track, so only a rebuild from the inputs is exact.
+    """
+    for p, r in sorted(result.items()):
+        misplaced = sorted(name for name in raw_lines[p] if owner_partition(name, count) != p)
+        if (r.partitions is not None and r.partitions != count) or misplaced:
+            was = f"{r.partitions} partitions" if r.partitions is not None else "another partition count"
+            raise PartitionCountChanged(
+                f"checkpoint partition {p} of {topic} was written under {was}, the input topics have {count} "
+                f"now{f' (lines {misplaced[:5]} belong elsewhere)' if misplaced else ''}: a line belongs to "
+                f"partition murmur2(line) % partitions, so its checkpoint would be restored into the wrong "
+                f"owner. Stop every worker, delete the checkpoint topic (kafka-topics.sh --delete --topic "
+                f"{topic}) and start them again: they rebuild every line from what the input topics retain."
+            )

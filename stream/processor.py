@@ -9,6 +9,10 @@ Exactly-once effect without broker transactions (SPEC §10): ``applied`` records
 offset whose effect is in the state. A checkpoint stores the states together with ``applied``; after a
 restore the worker seeks every input partition to ``applied + 1`` and replays, and a line whose own
 checkpoint is newer than the partition's skips the offsets it already holds (``LineState.applied``).
+
+Operator commands (``POST …/baseline``) arrive the same way: the commands topic is keyed by line and
+co-partitioned with the input topics, so a command is one more input record of its line's partition, applied
+once, in order, under the same ``applied`` bookkeeping — a restart never runs an old command again.
 """
 
 from __future__ import annotations
@@ -85,8 +89,10 @@ class PartitionProcessor:
         kinds: dict[str, Kind],
         max_message_bytes: int,
         outputs: Outputs,
+        commands_topic: str | None = None,
     ) -> None:
         self.partition = partition
+        self.commands_topic = commands_topic
         self.partitions = partitions
         self.options = options
         self.specs = specs
@@ -136,6 +142,10 @@ class PartitionProcessor:
         """Apply one record. Never raises for bad input: it is dead-lettered with a reason."""
         if offset <= self.applied.get(topic, -1):
             return  # replayed record whose effect the restored state already has
+        if topic == self.commands_topic:
+            self._command(topic, offset, timestamp_ms, value)
+            self.applied[topic] = offset
+            return
         kind = self.kinds[topic]
         detected_at = timestamp_ms / 1000.0
         events, rejected = decode(kind, value, self.max_message_bytes)
@@ -245,11 +255,60 @@ class PartitionProcessor:
         self.out.counts[(topic, "dead_letter")] += 1
         self.out.rejected_reasons[(topic, _reason_class(reason))] += 1
 
-    # ---------------------------------------------------------------------------------------------- specs
-    def rebaseline(self, line: str, characteristic: str) -> bool:
+    # ------------------------------------------------------------------------------------------- commands
+    def _command(self, topic: str, offset: int, timestamp_ms: int, value: bytes | None) -> None:
+        """One record of the commands topic: ``{"command": "rebaseline", "line", "characteristic", …}``."""
+        try:
+            doc = orjson.loads(value) if value is not None else None
+        except orjson.JSONDecodeError as exc:
+            payload = (value or b"")[:65536].decode("utf-8", "replace")
+            self._dead_letter(topic, offset, f"invalid_command: not JSON ({exc})", payload)
+            return
+        line = doc.get("line") if isinstance(doc, dict) else None
+        char = doc.get("characteristic") if isinstance(doc, dict) else None
+        if (
+            not isinstance(doc, dict)
+            or doc.get("command") != "rebaseline"
+            or not isinstance(line, str)
+            or not isinstance(char, str)
+            or not IDENT_RE.fullmatch(line)
+            or not IDENT_RE.fullmatch(char)
+        ):
+            self._dead_letter(
+                topic, offset, "invalid_command: expected {command: rebaseline, line, characteristic}", doc
+            )
+            return
+        owner = self.owner(line)
+        if owner != self.partition:  # produced with another key or partitioner: re-key it once
+            self.out.forwards.append((topic, owner, line, value or b""))
+            self.out.counts[(topic, "rekeyed")] += 1
+            return
         st = self.lines.get(line)
-        if st is None or not st.rebaseline(characteristic):
+        if st is not None and offset <= st.applied.get(topic, -1):
+            return  # the line's own checkpoint already holds it
+        if not self.rebaseline(line, char, timestamp_ms / 1000.0):
+            reason = f"rebaseline_failed: no data (or no within-subgroup variation yet) for {line}/{char}"
+            self._dead_letter(topic, offset, reason, doc)
+            return
+        self.out.counts[(topic, "accepted")] += 1
+
+    def retire(self, line: str, characteristic: str) -> bool:
+        """A spec was deleted: drop the characteristic from its line (``LineState.retire``), if held here."""
+        st = self.lines.get(line)
+        if st is None or not st.retire(characteristic):
             return False
+        self.dirty_status.add(line)
+        self.dirty_checkpoint.add(line)
+        return True
+
+    def rebaseline(self, line: str, characteristic: str, detected_at: float | None = None) -> bool:
+        """Re-freeze a characteristic's control limits from its current window and judge that window against
+        them; the alerts that raises go out like any other. False: no such data or no variation yet."""
+        st = self.lines.get(line)
+        alerts = st.rebaseline(characteristic, detected_at) if st is not None else None
+        if alerts is None:
+            return False
+        self.out.alerts.extend(alerts)
         self.dirty_status.add(line)
         self.dirty_checkpoint.add(line)
         return True

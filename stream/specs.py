@@ -3,8 +3,9 @@
 Specs come from the compacted ``cpkmon.specs`` topic (key ``line/characteristic``, a null value removes the
 spec), read by each worker outside the consumer group from the beginning; and from a file at start-up, which
 the worker publishes to the topic so that every worker and the API see the same specs. A spec change restarts
-that characteristic's window and baseline (``LineState.characteristic_for`` compares specs); a record
-``{"command": "rebaseline"}`` re-freezes its control limits from the current window.
+that characteristic's window and baseline (``LineState.characteristic_for`` compares specs). A record
+``{"command": "rebaseline"}`` written here by older releases is reported as ``rebaseline`` and ignored by the
+worker: commands are not state and live in the commands topic (see :mod:`cpkmon.stream.processor`).
 """
 
 from __future__ import annotations

@@ -27,13 +27,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
 from cpkmon.capability.options import Options
+from cpkmon.kafka_security import BrokerConnectionError, aiokafka_kwargs, check_broker
 from cpkmon.settings import Settings, core_options
 from cpkmon.stream import checkpoint
 from cpkmon.stream.events import Kind
 from cpkmon.stream.metrics import WorkerMetrics
 from cpkmon.stream.processor import Outputs, PartitionProcessor, SpecsBehind
 from cpkmon.stream.specs import SpecRegistry, load_specs_file, spec_key
-from cpkmon.topics import ensure_topics
+from cpkmon.topics import TopicConflict, ensure_topics
 
 log = logging.getLogger("cpkmon.worker")
 GROUP_ID = "cpkmon-worker"
@@ -57,11 +58,15 @@ class Worker:
         self.settings = settings
         self.options: Options = core_options(settings)
         self.bootstrap = settings.bootstrap_servers()
+        self.security = aiokafka_kwargs(settings)  # TLS/SASL for every client of this worker
         self.kinds: dict[str, Kind] = {
             settings.topic_measurements: "measurement",
             settings.topic_inspections: "inspection",
             settings.topic_quality_costs: "quality_cost",
         }
+        # the topics the group consumes: the inputs and the commands topic, all co-partitioned by line
+        self.inputs = [*self.kinds, settings.topic_commands]
+        self.failure: BaseException | None = None  # fatal (e.g. a checkpoint of another partition count)
         self.specs = SpecRegistry(settings.subgroup_size)
         self.out = Outputs()
         self.processors: dict[int, PartitionProcessor] = {}
@@ -85,15 +90,23 @@ class Worker:
 
     # -------------------------------------------------------------------------------------------- lifecycle
     async def start(self) -> None:
-        counts = await ensure_topics(self.settings)
-        inputs = {counts.get(t) for t in self.kinds}
-        if len(inputs) != 1 or None in inputs:
-            raise RuntimeError(f"input topics must exist with equal partition counts, found {counts}")
-        self.partitions = int(next(iter(inputs)))  # type: ignore[arg-type]
-        if counts.get(self.settings.topic_checkpoints) != self.partitions:
-            raise RuntimeError("the checkpoint topic must have as many partitions as the input topics")
+        # A wrong CA, client certificate or password ends the worker here with one clear line (the clients
+        # below would report "Unable to bootstrap" or, once past bootstrap, retry forever).
+        try:
+            await check_broker(self.settings)
+        except BrokerConnectionError as exc:
+            log.error("%s", exc)
+            raise
+        # Missing topics take the existing input topics' count (producers may have created them first);
+        # input topics that disagree stop the worker here, before anything is written (TopicConflict).
+        topics = await ensure_topics(self.settings)
+        self.partitions = topics.check()
+        missing = [t for t in [*self.inputs, self.settings.topic_checkpoints] if t not in topics.counts]
+        if missing:
+            raise TopicConflict(f"topics {missing} do not exist and could not be created")
         self.producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap,
+            **self.security,
             acks="all",
             linger_ms=5,
             max_request_size=max(self.settings.max_message_bytes * 2, 8 << 20),
@@ -103,6 +116,7 @@ class Worker:
         # consumer.start(); the specs are read meanwhile. Nothing is applied before run(), after both.
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap,
+            **self.security,
             group_id=GROUP_ID,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -115,7 +129,7 @@ class Worker:
             max_poll_records=5_000,  # bounds one batch's CPU time, keeping the loop responsive
             fetch_max_wait_ms=50,
         )
-        self.consumer.subscribe(list(self.kinds), listener=_Rebalance(self))
+        self.consumer.subscribe(list(self.inputs), listener=_Rebalance(self))
         await self.consumer.start()
         await self._load_specs()
         self._spec_task = asyncio.create_task(self._follow_specs(), name="cpkmon-specs")
@@ -148,6 +162,8 @@ class Worker:
                 await self._publish_status()
                 if (time.monotonic() - self.last_checkpoint) * 1000 >= self.settings.checkpoint_interval_ms:
                     await self._checkpoint(set(self.processors))
+        if self.failure is not None:
+            raise self.failure
 
     async def _apply(self, batch: dict[TopicPartition, list[Any]]) -> None:
         now = time.time()
@@ -269,7 +285,7 @@ class Worker:
             futures.append(
                 await self.producer.send(
                     topic,
-                    checkpoint.encode_partition(proc.applied),
+                    checkpoint.encode_partition(proc.applied, self.partitions),
                     key=checkpoint.PARTITION_KEY,
                     partition=p,
                 )
@@ -316,9 +332,22 @@ class Worker:
         async with self.lock:
             new = sorted(p for p in partitions if p not in self.processors)
             if new:
-                restored = await checkpoint.restore(
-                    self.bootstrap, self.settings.topic_checkpoints, new, self.options
-                )
+                try:
+                    restored = await checkpoint.restore(
+                        self.bootstrap,
+                        self.settings.topic_checkpoints,
+                        new,
+                        self.options,
+                        partition_count=self.partitions,
+                        security=self.security,
+                    )
+                except checkpoint.PartitionCountChanged as exc:
+                    # Nothing of these partitions is applied or written: the ingest loop raises it and the
+                    # worker exits non-zero (an error raised in a rebalance listener would be swallowed).
+                    log.error("%s", exc)
+                    self.failure = exc
+                    self.stopping.set()
+                    return
                 for p in new:
                     proc = PartitionProcessor(
                         p,
@@ -328,6 +357,7 @@ class Worker:
                         self.kinds,
                         self.settings.max_message_bytes,
                         self.out,
+                        commands_topic=self.settings.topic_commands,
                     )
                     r = restored[p]
                     log.info(
@@ -341,10 +371,15 @@ class Worker:
                         },
                     )
                     proc.restore(r.applied, r.lines)
+                    # a spec deleted after the checkpoint was written: the specs were read to their end at
+                    # start-up, so a characteristic without one is retired as the deletion would have done
+                    for line, st in r.lines.items():
+                        for name in [c for c in st.characteristics if self.specs.get(line, c) is None]:
+                            proc.retire(line, name)
                     proc.dirty_status.update(r.lines)  # republish what the state says (idempotent)
                     self.processors[p] = proc
                     self.metrics.restored(len(r.lines), r.records)
-                    for topic in self.kinds:
+                    for topic in self.inputs:
                         self.consumer.seek(TopicPartition(topic, p), proc.position(topic))
                 log.info(
                     "assigned partitions %s (restored %d lines)",
@@ -365,7 +400,11 @@ class Worker:
                     self.settings.topic_specs, orjson.dumps(doc), key=key.encode()
                 )
         self.spec_consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=50
+            bootstrap_servers=self.bootstrap,
+            **self.security,
+            group_id=None,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=50,
         )
         await self.spec_consumer.start()
         parts = self.spec_consumer.partitions_for_topic(self.settings.topic_specs)
@@ -425,9 +464,16 @@ class Worker:
             }
             await self.producer.send_and_wait(self.settings.topic_dead_letter, orjson.dumps(doc, default=str))
             self.metrics.spec_rejected(rec.topic, "invalid_spec")
-        elif change.action == "rebaseline" and change.line and change.characteristic:
+        elif change.action == "delete" and change.line and change.characteristic:
+            # the characteristic leaves its line's roll-up, status and alert tracking; a spec that re-adds it
+            # continues its subgroup numbering and values_total (LineState.retire)
             for proc in self.processors.values():
-                proc.rebaseline(change.line, change.characteristic)
+                proc.retire(change.line, change.characteristic)
+        elif change.action == "rebaseline":
+            # A control record of older releases. Commands are not state: they live in the commands topic,
+            # applied once per line partition; re-running one found here would re-freeze limits on every
+            # restart (and on Apache Kafka its key, the spec's, made compaction drop the spec).
+            log.info("re-baseline record in %s ignored (see %s)", rec.topic, self.settings.topic_commands)
 
     # ------------------------------------------------------------------------------------------------ view
     def lag(self) -> dict[tuple[str, int], int]:

@@ -26,7 +26,9 @@ async def healthz() -> Health:
 async def readyz(view: ViewDep) -> JSONResponse:
     """Caught up = on every partition of the status, alert, ack and spec topics the view's position reached
     the high watermark seen in fetch responses. Once ready it stays ready (it keeps serving what it has while
-    a broker hiccups); ``caught_up`` and ``lag_seconds`` say how fresh it is right now."""
+    a broker hiccups); ``caught_up`` and ``lag_seconds`` say how fresh it is right now, and ``reason`` why
+    the view cannot read (e.g. "cannot connect to Kafka broker …: TLS: the broker's certificate is not
+    trusted …")."""
     body = Readiness(
         ready=view.ready,
         caught_up=view.caught_up,
@@ -34,5 +36,6 @@ async def readyz(view: ViewDep) -> JSONResponse:
         lines=len(view.lines),
         alerts=len(view.alerts),
         specs=len(view.specs),
+        reason=view.broker_error,
     )
     return JSONResponse(body.model_dump(), status_code=200 if view.ready else 503)

@@ -59,9 +59,9 @@ async def put_spec(
     settings: SettingsDep,
     caller: CallerDep,
 ) -> Spec:
-    """At least one of lsl/usl, lsl < usl, finite numbers, subgroup_size 1..25 (default
-    ``CPKMON_SUBGROUP_SIZE``), sigma > 0; anything else is 422 with the reason. Answers once the broker
-    acknowledged the record."""
+    """At least one of lsl/usl, lsl < usl, finite numbers, a target within the limits, subgroup_size 1..25
+    (default ``CPKMON_SUBGROUP_SIZE``), sigma > 0; anything else is 422 with the reason. Answers once the
+    broker acknowledged the record."""
     for name, given, path in (
         ("line", spec.line, line),
         ("characteristic", spec.characteristic, characteristic),
@@ -119,15 +119,16 @@ async def rebaseline(
     characteristic: CharPath,
     view: ViewDep,
     writer: WriterDep,
-    settings: SettingsDep,
     caller: CallerDep,
 ) -> BaselineRequest:
-    """Produces a control record ``{"line", "characteristic", "command": "rebaseline", "requested_at"}`` to
-    the specs topic under the spec's key; the worker that owns the line re-freezes the chart limits (202:
-    accepted, the new limits show in the line's status once the worker applied it)."""
+    """Produces a command ``{"line", "characteristic", "command": "rebaseline", "requested_at"}`` to the
+    commands topic (``CPKMON_TOPIC_COMMANDS``, key = line); the worker that owns the line applies it once (a
+    restart never applies it again) and re-freezes the chart limits (202: accepted, the new limits show
+    in the line's status once the worker applied it). Never written to the compacted specs topic: there its
+    key would be the spec's and compaction would keep the command instead of the spec."""
     _spec_or_404(view, line, characteristic)
     req = BaselineRequest(
         line=line, characteristic=characteristic, requested_at=to_rfc3339(time.time()) or ""
     )
-    await writer.send(settings.topic_specs, f"{line}/{characteristic}", orjson.dumps(req.model_dump()))
+    await writer.command(line, orjson.dumps(req.model_dump()))
     return req

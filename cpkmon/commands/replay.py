@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import typer
 
+from cpkmon.kafka_security import kafka_python_kwargs, require_broker
 from cpkmon.settings import Settings, get_settings
 from cpkmon.stream.specs import spec_key
 from cpkmon.topics import ensure_topics_sync
@@ -86,8 +87,14 @@ def replay(
     except (ValueError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    require_broker(settings)
     ensure_topics_sync(settings)
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers(), linger_ms=5, acks="all")
+    producer = KafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers(),
+        **kafka_python_kwargs(settings),
+        linger_ms=5,
+        acks="all",
+    )
     counts: dict[str, int] = {}
     for doc in docs:
         t = topic or _topic_for(doc, settings)

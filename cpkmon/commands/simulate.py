@@ -7,6 +7,7 @@ import time
 import orjson
 import typer
 
+from cpkmon.kafka_security import kafka_python_kwargs, require_broker
 from cpkmon.settings import get_settings
 from cpkmon.simulate import build_plant, cost_message, expected_events_per_subgroup, subgroup_messages
 from cpkmon.stream.specs import spec_key
@@ -26,9 +27,14 @@ def simulate(
     from kafka import KafkaProducer
 
     settings = get_settings()
+    require_broker(settings)
     ensure_topics_sync(settings)
     producer = KafkaProducer(
-        bootstrap_servers=settings.bootstrap_servers(), linger_ms=5, acks="all", batch_size=256 * 1024
+        bootstrap_servers=settings.bootstrap_servers(),
+        **kafka_python_kwargs(settings),
+        linger_ms=5,
+        acks="all",
+        batch_size=256 * 1024,
     )
     plant = build_plant(lines, seed)
     for model in plant:

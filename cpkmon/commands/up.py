@@ -17,6 +17,7 @@ import urllib.request
 import typer
 
 from cpkmon.broker import EmbeddedBroker, free_port
+from cpkmon.kafka_security import require_broker
 from cpkmon.settings import get_settings
 
 
@@ -76,6 +77,15 @@ def up(
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
+    if not settings.broker and settings.kafka_security_protocol != "PLAINTEXT":
+        # the embedded broker speaks plaintext only (README, Security): refuse rather than start a stack
+        # whose every client fails its TLS or SASL handshake
+        raise SystemExit(
+            f"error: CPKMON_KAFKA_SECURITY_PROTOCOL={settings.kafka_security_protocol} needs CPKMON_BROKER "
+            "(the embedded broker speaks PLAINTEXT only)"
+        )
+    if settings.broker:
+        require_broker(settings)  # a wrong CA or password: one clear line now, not three dying children
     try:
         if not settings.broker:
             port = settings.embedded_broker_port

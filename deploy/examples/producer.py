@@ -3,6 +3,11 @@
     pip install kafka-python
     python deploy/examples/producer.py --bootstrap localhost:19092 --line L1
 
+    # a secured cluster: the same variables as cpkmon itself (README, "Security (TLS and SASL)")
+    CPKMON_KAFKA_SECURITY_PROTOCOL=SASL_SSL CPKMON_KAFKA_SSL_CAFILE=/etc/kafka/ca.pem \
+    CPKMON_KAFKA_SASL_MECHANISM=SCRAM-SHA-512 CPKMON_KAFKA_SASL_USERNAME=gauge-bridge \
+    CPKMON_KAFKA_SASL_PASSWORD=... python deploy/examples/producer.py --bootstrap kafka-1:9093
+
 Every message is keyed by its ``line`` (SPEC §2: order is kept per key and a worker needs no repartition),
 serialized as UTF-8 JSON, and sent with ``acks="all"`` so that, on a three-broker cluster with
 ``min.insync.replicas=2``, an acknowledged event survives the loss of a broker. Producer retries are safe:
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -72,9 +78,33 @@ def quality_cost(
     }
 
 
+def security_from_env(env: dict[str, str] | None = None) -> dict[str, Any]:
+    """kafka-python's TLS/SASL arguments from the ``CPKMON_KAFKA_*`` variables cpkmon reads (standalone: a
+    bridge copied from this file does not import cpkmon). Unset variables keep kafka-python's defaults."""
+    env = dict(os.environ if env is None else env)
+    protocol = (env.get("CPKMON_KAFKA_SECURITY_PROTOCOL") or "PLAINTEXT").upper()
+    args: dict[str, Any] = {"security_protocol": protocol}
+    if protocol in ("SSL", "SASL_SSL"):
+        for var, arg in (
+            ("CPKMON_KAFKA_SSL_CAFILE", "ssl_cafile"),
+            ("CPKMON_KAFKA_SSL_CERTFILE", "ssl_certfile"),
+            ("CPKMON_KAFKA_SSL_KEYFILE", "ssl_keyfile"),
+        ):
+            if env.get(var):
+                args[arg] = env[var]
+    if protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
+        args["sasl_mechanism"] = (env.get("CPKMON_KAFKA_SASL_MECHANISM") or "PLAIN").upper()
+        args["sasl_plain_username"] = env.get("CPKMON_KAFKA_SASL_USERNAME")
+        args["sasl_plain_password"] = env.get("CPKMON_KAFKA_SASL_PASSWORD")
+    return args
+
+
 def make_producer(bootstrap: str) -> KafkaProducer:
     return KafkaProducer(
         bootstrap_servers=bootstrap.split(","),
+        **security_from_env(),
+        # a wrong CA or password fails within this bound instead of the 60 s default
+        max_block_ms=15_000,
         key_serializer=lambda key: key.encode("utf-8"),
         value_serializer=lambda doc: json.dumps(doc, separators=(",", ":")).encode("utf-8"),
         acks="all",

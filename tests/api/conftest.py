@@ -50,6 +50,13 @@ def make_settings(bootstrap: str, prefix: str | None = None, **overrides: Any) -
         "topic_alerts": f"{prefix}.alerts",
         "topic_acks": f"{prefix}.alert-acks",
         "topic_specs": f"{prefix}.specs",
+        # the topics only the worker reads, so that a test's planning never sees another test's topics
+        "topic_measurements": f"{prefix}.measurements",
+        "topic_inspections": f"{prefix}.inspections",
+        "topic_quality_costs": f"{prefix}.quality-costs",
+        "topic_commands": f"{prefix}.commands",
+        "topic_checkpoints": f"{prefix}.worker-checkpoints",
+        "topic_dead_letter": f"{prefix}.dead-letter",
     }
     fields.update(overrides)
     return Settings(**fields)

@@ -227,11 +227,15 @@ def test_state_served_from_compacted_topics_equals_the_uncompacted_run(tmp_path:
                 plant.subgroups("L1", "bore", mean, 0.01, 8)
                 plant.subgroups(ODD, "bore", mean, 0.01, 8)
                 settle()
-                before = control(worker, "L1", "bore")
+                before = {line: control(worker, line, "bore") for line in lines}
                 for line in lines:
                     assert call(api, "POST", f"/api/v1/specs/{line}/bore/baseline")[0] == 202
+                # every line's command applied before the process moves on (commands and measurements are
+                # separate topics: a command still unread would re-freeze from the moved window)
                 wait_until(
-                    lambda b=before: control(worker, "L1", "bore") != b, 20, what="re-baseline applied"
+                    lambda b=before: all(control(worker, ln, "bore") != b[ln] for ln in lines),
+                    20,
+                    what="re-baseline applied on every line",
                 )
                 centers.append(control(worker, "L1", "bore"))
             rebased = {line: control(worker, line, "bore") for line in lines}

@@ -74,4 +74,4 @@ def test_million_values_memory_flat_and_exact() -> None:
         got = s[key]
         assert isinstance(got, float)
         assert abs(got - want) <= 1e-9 * abs(want), (key, got, want)
-    assert elapsed < 60, elapsed
+    assert elapsed < 180, elapsed  # a sanity bound, not a benchmark (bench/core.py measures speed)

@@ -13,7 +13,8 @@ resend while the original is still in its window.
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from cpkmon.alerts.engine import GradeTracker, OutOfControlTracker
 from cpkmon.alerts.ladder import (
@@ -24,7 +25,8 @@ from cpkmon.alerts.ladder import (
     published_limiting,
     resolvable_level,
 )
-from cpkmon.capability.characteristic import Characteristic
+from cpkmon.alerts.model import FALLING, RISING
+from cpkmon.capability.characteristic import Characteristic, ClosedSubgroupResult
 from cpkmon.capability.costs import CostWindow
 from cpkmon.capability.options import Options
 from cpkmon.capability.sigma import sigma_level
@@ -34,6 +36,50 @@ from cpkmon.capability.yields import StationYield
 
 STATE_VERSION = 1
 Alert = dict[str, Any]
+
+
+class MeasurementInput(NamedTuple):
+    """One measurement for :meth:`LineState.measurements`: the arguments of :meth:`LineState.measurement`,
+    in the same order."""
+
+    characteristic: str
+    spec: Spec
+    station: str | None
+    value: float
+    ts: float
+    event_id: str
+    subgroup: str | None
+    detected_at: float
+
+
+#: what the roll-up reads from one characteristic: (it, its version, cpk, stable, window n)
+_Read = tuple[Characteristic, int, float | None, bool | None, int]
+
+
+def _read(char: Characteristic) -> _Read:
+    """The roll-up's reading of ``char`` as it is now."""
+    agg = char.aggregate()
+    return char, char.version, char.cpk, char.stable, 0 if agg is None else int(agg.n)
+
+
+def _first(change: tuple[Any, ...]) -> int:
+    return int(change[0])
+
+
+def _cpk_key(names: list[str], rollup: dict[str, _Read]) -> tuple[Any, ...]:
+    """What :meth:`LineState.metrics` takes from the characteristics into the grade: the minimum Cpk, its
+    subject (the first in line order among equals) and the unstable ones, sorted."""
+    cpk: float | None = None
+    subject: str | None = None
+    unstable: list[str] = []
+    for name in names:
+        seen = rollup[name]
+        c = seen[2]
+        if c is not None and (cpk is None or c < cpk):
+            cpk, subject = c, name
+        if seen[3] is False:
+            unstable.append(name)
+    return cpk, subject, tuple(sorted(unstable))
 
 
 def _bissell_se(cpk: float | None, n: int) -> float | None:
@@ -81,7 +127,7 @@ class LineState:
         self._retired: dict[str, tuple[int, int, int]] = {}
         self._graded: tuple[tuple[Any, ...], GradeResult] | None = None  # see _grade
         # name → (characteristic, its version, cpk, stable) as last read by metrics()
-        self._rollup: dict[str, tuple[Characteristic, int, float | None, bool | None]] = {}
+        self._rollup: dict[str, _Read] = {}
 
     # ---------------------------------------------------------------------------------------------- inputs
     def characteristic_for(self, name: str, spec: Spec, station: str | None) -> Characteristic:
@@ -150,6 +196,132 @@ class LineState:
             alerts += self.evaluate(closed[-1].event_time, detected_at)
         return True, alerts
 
+    def measurements(
+        self, batch: Sequence[MeasurementInput], *, numpy_min: int | None = None
+    ) -> tuple[list[bool], list[Alert]]:
+        """Apply a batch of measurements of this line; returns (accepted per measurement, alerts).
+
+        Identical to calling :meth:`measurement` for each in order — the same state, checkpoint, status and
+        alerts, byte for byte — but applied characteristic by characteristic
+        (:meth:`Characteristic.apply_batch`). Grade confirmation counts evaluations, so the line is still
+        evaluated at every subgroup close in input order: each characteristic records what the roll-up reads
+        from it (Cpk, stable, n, station, limits epoch) at each of its closes, and those records are then
+        merged by input position, each evaluation seeing every characteristic as of that position.
+
+        The batch is cut where a characteristic first appears or its spec changes (both must happen at their
+        position, between the evaluations before and after); ``numpy_min`` is passed to
+        :meth:`Characteristic.apply_batch` (tests force both paths).
+        """
+        n = len(batch)
+        accepted = [False] * n
+        alerts: list[Alert] = []
+        start = 0
+        while start < n:
+            stop = self._segment_end(batch, start)
+            self._apply_segment(batch, start, stop, accepted, alerts, numpy_min)
+            start = stop
+        return accepted, alerts
+
+    def _segment_end(self, batch: Sequence[MeasurementInput], start: int) -> int:
+        """The end of the run from ``start`` in which no characteristic is created or changes its spec
+        after the first measurement (which may do either)."""
+        specs: dict[str, Spec] = {}
+        chars = self.characteristics
+        for i in range(start, len(batch)):
+            m = batch[i]
+            name, spec = m[0], m[1]
+            cur = specs.get(name)
+            if cur is None:
+                char = chars.get(name)
+                if i > start and (char is None or (char.spec is not spec and char.spec != spec)):
+                    return i
+                specs[name] = spec
+            elif cur is not spec and cur != spec:
+                return i
+        return len(batch)
+
+    def _apply_segment(
+        self,
+        batch: Sequence[MeasurementInput],
+        start: int,
+        stop: int,
+        accepted: list[bool],
+        alerts: list[Alert],
+        numpy_min: int | None,
+    ) -> None:
+        groups: dict[str, list[int]] = {}
+        for i in range(start, stop):
+            groups.setdefault(batch[i][0], []).append(i)
+        chars = {}
+        for name, pos in groups.items():
+            m = batch[pos[0]]
+            chars[name] = self.characteristic_for(name, m[1], m[2])
+        rollup = self._rollup
+        for name, char in self.characteristics.items():  # every characteristic as of the segment's start
+            seen = rollup.get(name)
+            if seen is None or seen[0] is not char or seen[1] != char.version:
+                rollup[name] = _read(char)
+        # (position, characteristic, closes, roll-up reading, station, limits epoch) after each change
+        changes: list[tuple[int, str, list[ClosedSubgroupResult], _Read, str | None, int]] = []
+        for name, pos in groups.items():
+            char = chars[name]
+            cols = list(zip(*[batch[i] for i in pos], strict=True))  # the batch's columns, one C-level pass
+
+            def on_change(
+                j: int, closed: list[ClosedSubgroupResult], char: Characteristic = char,
+                pos: list[int] = pos, name: str = name,
+            ) -> None:
+                changes.append((pos[j], name, closed, _read(char), char.station, char.limits_epoch))
+
+            acc = char.apply_batch(
+                cols[3],
+                cols[4],
+                cols[5],
+                cols[6],
+                cols[2],
+                skip_held=True,
+                on_change=on_change,
+                numpy_min=numpy_min,
+            )
+            for i, a in zip(pos, acc, strict=True):
+                accepted[i] = a
+        changes.sort(key=_first)
+        window = self.options.window_subgroups
+        tracker = self.grade_tracker
+        names = list(self.characteristics)
+        quiet: tuple[Any, ...] | None = None  # the Cpk key of the last evaluation, if it was a no-op
+        for p, name, closed, read, station, epoch in changes:
+            rollup[name] = read
+            if not closed:
+                continue
+            detected_at = batch[p][7]
+            for res in closed:
+                if res.violations:
+                    alerts += self.ooc.observe(self.line, name, station, res.violations, res.seq, window,
+                                               detected_at, epoch=epoch)
+            # Evaluated once per change it needs: stations and costs are fixed inside a segment, so an
+            # evaluation whose Cpk key (minimum, its subject, the unstable set) equals that of the previous
+            # one, and that previous one confirmed nothing, changed nothing and left no run pending, grades
+            # the same and is a no-op again — except that it counts (confirmation and incidents count
+            # evaluations).
+            key = _cpk_key(names, rollup)
+            if key == quiet:
+                tracker.evaluations += 1
+                continue
+            out = self.evaluate(closed[-1].event_time, detected_at, refresh=False)
+            alerts += out
+            last = self.last_result
+            quiet = (
+                key
+                if not out and last is not None and last.level is not None and tracker.current == last.level
+                and tracker.pending_direction == 0 and tracker.null_run == 0
+                else None
+            )
+        for i in range(stop - 1, start - 1, -1):
+            if accepted[i]:
+                self.updated_at = batch[i][7]
+                break
+
     def inspection(
         self,
         station: str,
@@ -204,7 +376,10 @@ class LineState:
                                 self.options.window_subgroups, when, epoch=char.limits_epoch)
 
     # ------------------------------------------------------------------------------------------- roll-up
-    def metrics(self) -> LineMetrics:
+    def metrics(self, *, refresh: bool = True) -> LineMetrics:
+        """The line's roll-up. ``refresh=False`` takes every characteristic's (Cpk, stable, n) as last
+        recorded in ``_rollup`` — how :meth:`measurements` evaluates the line as of a position inside a batch
+        whose characteristics have already been applied to its end."""
         cpk: float | None = None
         cpk_subject: str | None = None
         cpk_n = 0
@@ -213,13 +388,13 @@ class LineState:
         for name, char in self.characteristics.items():
             # an evaluation follows a change of one characteristic: re-read only what changed since last time
             seen = rollup.get(name)
-            if seen is None or seen[0] is not char or seen[1] != char.version:
-                seen = rollup[name] = (char, char.version, char.cpk, char.stable)
+            if refresh and (seen is None or seen[0] is not char or seen[1] != char.version):
+                seen = rollup[name] = _read(char)
+            assert seen is not None
             c = seen[2]
             if c is not None and (cpk is None or c < cpk):
                 cpk, cpk_subject = c, name
-                agg = char.aggregate()
-                cpk_n = 0 if agg is None else int(agg.n)
+                cpk_n = seen[4]
             if seen[3] is False:
                 unstable.append(name)
         rty: float | None = None
@@ -278,16 +453,16 @@ class LineState:
         self._graded = (key, result)
         return result
 
-    def evaluate(self, event_time: float, detected_at: float) -> list[Alert]:
+    def evaluate(self, event_time: float, detected_at: float, *, refresh: bool = True) -> list[Alert]:
         """One evaluation (SPEC §5): grade the line and let the tracker confirm a change.
 
         The grade is computed three times at most: as evaluated, and — only when it differs from the
         published grade — with thresholds moved by the dead band toward the bad side (is the fall sure?) or
         the good side (is the rise sure?). ``newly`` holds the criteria assessed for the first time in the
         line's life; ``newly_resolvable`` is set when the DPMO sample resolves a higher level for the first
-        time.
+        time. ``refresh``: see :meth:`metrics`.
         """
-        metrics = self.metrics()
+        metrics = self.metrics(refresh=refresh)
         newly_resolvable = False
         if metrics.opportunities:
             r = resolvable_level(metrics.opportunities)
@@ -323,7 +498,7 @@ class LineState:
         pending = None
         if tracker.pending_direction:
             pending = {
-                "direction": "falling" if tracker.pending_direction < 0 else "rising",
+                "direction": FALLING if tracker.pending_direction < 0 else RISING,
                 "to_grade": grade_ref(tracker.pending_level, chinese=False),
                 "evaluations": tracker.pending_count,
                 "confirm_evaluations": tracker.confirm_evaluations,

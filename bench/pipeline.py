@@ -273,6 +273,33 @@ async def worker_rate(bootstrap: str, topics: dict[str, str], messages: int, val
     return Rate(messages, applied, t_done - t_first), snap
 
 
+async def checkpoint_sizes(bootstrap: str, topic: str) -> dict[str, int]:
+    """Bytes of each line's newest checkpoint record — the checkpoint topic as compaction leaves it, i.e.
+    what a restore reads per line (issue 11: state stays O(window); report its size). Read after the worker
+    stopped, outside every timed section."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from cpkmon.catchup import read_to_end
+    from cpkmon.stream.checkpoint import LEGACY_PARTITION_KEY, PARTITION_KEY
+
+    c = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                         fetch_max_wait_ms=50, max_partition_fetch_bytes=16 << 20)
+    await c.start()
+    try:
+        records = await read_to_end(c, [TopicPartition(topic, p) for p in range(PARTITIONS)])
+    finally:
+        await c.stop()
+    newest: dict[str, int] = {}
+    for rec in records:  # offset order within a partition, and a line lives in one partition: last one wins
+        if rec.key is None or rec.key in (PARTITION_KEY, LEGACY_PARTITION_KEY):
+            continue
+        if rec.value is None:
+            newest.pop(rec.key.decode(), None)
+        else:
+            newest[rec.key.decode()] = len(rec.value)
+    return newest
+
+
 async def latency(bootstrap: str, topics: dict[str, str], rate: int, seconds: float,
                   data_dir: Path) -> dict[str, Any]:
     from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -397,6 +424,7 @@ def main() -> None:
     started = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix="cpkmon-bench-"))
     results: dict[str, Any] = {}
+    ckpt: dict[str, dict[str, int]] = {}  # workload -> line -> bytes of its newest checkpoint record
     with EmbeddedBroker() as broker:
         bs = broker.bootstrap
         phases = {"a": ("single", args.single, args.single),
@@ -413,6 +441,7 @@ def main() -> None:
                        key=lambda r: r.values_per_s)
             wr, snap = uvloop.run(worker_rate(bs, topics[p], n, nvalues, tmp / f"w-{p}"))
             results[kind] = (ceil, wr, snap)
+            ckpt[kind] = uvloop.run(checkpoint_sizes(bs, topics[p]["topic_checkpoints"]))
         lat = None
         if not args.skip_latency:
             lat = uvloop.run(latency(bs, topics["l"], args.rate, args.seconds, tmp / "w-l"))
@@ -431,6 +460,11 @@ def main() -> None:
         print(f"{'worker   ' + label:<34}{wr.messages:>10}{wr.values:>10}{wr.seconds:>9.2f}"
               f"{wr.msgs_per_s:>12,.0f}{wr.values_per_s:>12,.0f}{wr.values_per_s / ceil.values_per_s:>8.3f}")
         print(f"{'':<9}worker counters: {dict(sorted(snap.items()))}")
+        sizes = sorted(ckpt[kind].values())
+        if sizes:
+            print(f"{'':<9}checkpoint bytes per line (newest record per line, {CHARS_PER_LINE} "
+                  f"characteristics each): mean {sum(sizes) / len(sizes):,.0f}, min {sizes[0]:,}, "
+                  f"max {sizes[-1]:,} over {len(sizes)} lines")
     print("-" * 100)
     if lat is not None:
         for name, xs in (("status record timestamp", lat["topic"]), ("reader receive time", lat["recv"])):
@@ -442,7 +476,8 @@ def main() -> None:
     summary = {
         kind: {"ceiling_values_per_s": round(c.values_per_s), "ceiling_msgs_per_s": round(c.msgs_per_s),
                "worker_values_per_s": round(w.values_per_s),
-               "ratio": round(w.values_per_s / c.values_per_s, 4)}
+               "ratio": round(w.values_per_s / c.values_per_s, 4),
+               "checkpoint_bytes_per_line": round(sum(ckpt[kind].values()) / max(1, len(ckpt[kind])))}
         for kind, (c, w, _) in results.items()
     }
     if lat is not None:

@@ -19,10 +19,12 @@ violations come back from the close that froze the limits and count for ``stable
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from itertools import accumulate
+from typing import Any, cast
 
+from cpkmon.capability import batch as _batch
 from cpkmon.capability.control import ChartPoint, ControlChart, Violation, chart_kind_for
 from cpkmon.capability.estimators import sigma_overall, sigma_within
 from cpkmon.capability.histogram import capability_histogram
@@ -30,7 +32,7 @@ from cpkmon.capability.indices import Indices
 from cpkmon.capability.moments import Moments
 from cpkmon.capability.options import Options
 from cpkmon.capability.spec import Spec
-from cpkmon.capability.subgroups import ClosedSubgroup, SubgroupAssembler
+from cpkmon.capability.subgroups import ClosedSubgroup, SubgroupAssembler, _Open
 from cpkmon.capability.timeutil import to_rfc3339
 from cpkmon.capability.window import Agg, Entry, RollingWindow
 
@@ -137,6 +139,273 @@ class Characteristic:
         if not closed:
             return []
         return [self._close(c) for c in closed]
+
+    def add_batch(
+        self,
+        values: Sequence[float],
+        ts: Sequence[float],
+        event_ids: Sequence[str | None],
+        subgroups: Sequence[str | int | None] | None = None,
+        stations: Sequence[str | None] | None = None,
+    ) -> list[ClosedSubgroupResult]:
+        """Accept a batch of values at once; returns exactly what ``len(values)`` calls of :meth:`add` would
+        have returned, concatenated, and leaves exactly the state they would have left (see
+        :meth:`apply_batch`)."""
+        out: list[ClosedSubgroupResult] = []
+
+        def collect(_pos: int, closed: list[ClosedSubgroupResult]) -> None:
+            out.extend(closed)
+
+        self.apply_batch(values, ts, event_ids, subgroups, stations, on_change=collect)
+        return out
+
+    def apply_batch(
+        self,
+        values: Sequence[float],
+        ts: Sequence[float],
+        event_ids: Sequence[str | None],
+        subgroups: Sequence[str | int | None] | None = None,
+        stations: Sequence[str | None] | None = None,
+        *,
+        skip_held: bool = False,
+        on_change: BatchObserver | None = None,
+        numpy_min: int | None = None,
+    ) -> list[bool]:
+        """Apply a batch of this characteristic's values; returns which were accepted.
+
+        Equivalent to, value by value, ``if not (skip_held and holds(id)): add(…)`` — the same closes with
+        bit-identical floats, the same state and checkpoint — but the subgroups are cut in one pass
+        (:func:`cpkmon.capability.batch.plan`) and the moments of the complete ones computed together
+        (:func:`cpkmon.capability.batch.moments`, numpy from ``numpy_min`` subgroups of one length); only
+        the closes (window merge, chart point, run rules) stay one at a time, since each depends on the
+        last. ``on_change(pos, closes)`` is called right after the value at ``pos`` closed subgroups or
+        changed the window, with the state as of that value — how :class:`cpkmon.alerts.line.LineState`
+        evaluates the line at every close in input order.
+
+        Per value instead: with ``window_max_age`` (an eviction by age can happen at any value and the
+        two-stack aggregates depend on when), and for a value whose id may already be held (``skip_held``;
+        its id is in the window or the open subgroup, or earlier in the batch) — rare, producer resends.
+        """
+        n = len(values)
+        if not (len(ts) == len(event_ids) == n):
+            raise ValueError("values, ts and event_ids must have the same length")
+        accepted = [True] * n
+        if n == 0:
+            return accepted
+        keys = None
+        if subgroups is not None and any(k is not None for k in subgroups):
+            keys = [None if k is None else str(k) for k in subgroups]
+        if self._win.max_age is not None:
+            for i in range(n):
+                self._apply_one(i, values, ts, event_ids, keys, stations, skip_held, on_change, accepted)
+            return accepted
+        candidates: list[int] = []
+        if skip_held:
+            ids = [e for e in event_ids if e is not None]
+            open_ids = self._asm.open_event_ids
+            if len(set(ids)) != len(ids) or self._win.holds_any(ids) or not set(open_ids).isdisjoint(ids):
+                seen = set(open_ids)
+                for i, e in enumerate(event_ids):
+                    if e is not None:
+                        if e in seen or self._win.holds(e):
+                            candidates.append(i)
+                        seen.add(e)
+        lo = 0
+        for c in candidates:
+            if c > lo:
+                self._apply_run(lo, c, values, ts, event_ids, keys, stations, on_change, numpy_min)
+            self._apply_one(c, values, ts, event_ids, keys, stations, skip_held, on_change, accepted)
+            lo = c + 1
+        if lo < n:
+            self._apply_run(lo, n, values, ts, event_ids, keys, stations, on_change, numpy_min)
+        return accepted
+
+    def _apply_one(
+        self,
+        i: int,
+        values: Sequence[float],
+        ts: Sequence[float],
+        event_ids: Sequence[str | None],
+        keys: list[str | None] | None,
+        stations: Sequence[str | None] | None,
+        skip_held: bool,
+        on_change: BatchObserver | None,
+        accepted: list[bool],
+    ) -> None:
+        """One value of a batch by the event path (see :meth:`apply_batch` for when)."""
+        e = event_ids[i]
+        if skip_held and e is not None and self.holds(e):
+            accepted[i] = False
+            return
+        version = self.version
+        closed = self.add(
+            values[i], ts[i], e, None if keys is None else keys[i], None if stations is None else stations[i]
+        )
+        if on_change is not None and (closed or self.version != version):
+            on_change(i, closed)
+
+    def _apply_run(
+        self,
+        lo: int,
+        hi: int,
+        values: Sequence[float],
+        ts_all: Sequence[float],
+        ids_all: Sequence[str | None],
+        keys_all: list[str | None] | None,
+        stations_all: Sequence[str | None] | None,
+        on_change: BatchObserver | None,
+        numpy_min: int | None,
+    ) -> None:
+        """Values ``[lo, hi)`` of a batch, none of them held, no age bound: the batch path proper."""
+        shift = self._shift
+        xs = [v - shift for v in values[lo:hi]]
+        ts = ts_all[lo:hi] if lo or hi != len(ts_all) else ts_all
+        ids = ids_all[lo:hi]
+        keys = None if keys_all is None else keys_all[lo:hi]
+        stations = None if stations_all is None else stations_all[lo:hi]
+        n = hi - lo
+        asm = self._asm
+        op = asm._open
+        if keys is None and op is None and asm.size == 1:
+            self._apply_individuals(lo, xs, ts, ids, stations, on_change)
+            return
+        if op is None:
+            pl = _batch.plan(asm.size, None, 0, False, keys, n)
+        else:
+            pl = _batch.plan(asm.size, op.key, op.moments.n, True, keys, n)
+        cuts = pl.cuts
+        summ = _batch.moments(xs, ts, cuts, numpy_min)
+        no_none = None not in ids
+        base_total = self._values_total
+        last = self._last_ts
+        station = self.station
+        # the newest event time up to each value (``max`` keeps the earlier of equals, as ``add`` does)
+        newest = list(accumulate(ts, max))
+        if stations is not None and len(set(stations)) == 1:  # one station throughout (the usual case)
+            if stations[0] is not None:
+                station = stations[0]
+            stations = None
+        done = 0  # values whose time and station are folded into ``last``/``station``
+        close = self._close
+        closed: list[ClosedSubgroupResult] = []
+        at = -1  # the position of the closes in ``closed`` (one value can close two subgroups)
+        for k, (start, stop, key, pos, cont) in enumerate(cuts):
+            if pos != at:
+                if closed and on_change is not None:
+                    on_change(lo + at, closed)
+                closed = []
+                at = pos
+                m = newest[pos]
+                if last is None or m > last:
+                    last = m
+                if stations is not None:
+                    for s in reversed(stations[done:pos + 1]):
+                        if s is not None:
+                            station = s
+                            break
+                done = pos + 1
+                self._last_ts = last
+                self.station = station
+                self._values_total = base_total + done
+            if cont:
+                assert op is not None
+                mom = op.moments.copy()
+                et = op.event_time
+                for x in xs[start:stop]:
+                    mom.add(x)
+                for t in ts[start:stop]:
+                    if t > et:
+                        et = t
+                sub_ids = tuple(op.event_ids) + tuple(e for e in ids[start:stop] if e is not None)
+                vals = None if op.values is None else (*op.values, *xs[start:stop])
+                sub = ClosedSubgroup(key, mom, op.first, xs[stop - 1] if stop > start else op.last,
+                                     sub_ids, et, vals)
+            else:
+                mean, m2, mn, mx, et = summ[k]
+                sub = ClosedSubgroup(
+                    key,
+                    Moments(stop - start, mean, m2, mn, mx),
+                    xs[start],
+                    xs[stop - 1],
+                    cast(tuple[str, ...], tuple(ids[start:stop]))
+                    if no_none
+                    else tuple(e for e in ids[start:stop] if e is not None),
+                    et,
+                    tuple(xs[start:stop]),
+                )
+            closed.append(close(sub))
+        if closed and on_change is not None:
+            on_change(lo + at, closed)
+        if done < n:
+            m = newest[n - 1]
+            if last is None or m > last:
+                self._last_ts = m
+            self.station = station
+            if stations is not None:
+                for s in reversed(stations[done:n]):
+                    if s is not None:
+                        self.station = s
+                        break
+        self._values_total = base_total + n
+        first = pl.open_start
+        if first is None:
+            asm._open = None
+            return
+        if pl.open_cont:
+            assert op is not None
+            cur = op
+        else:
+            cur = _Open(pl.open_key, xs[first], ts[first], ids[first])
+            first += 1
+        for j in range(first, n):
+            x = xs[j]
+            cur.moments.add(x)
+            cur.last = x
+            if cur.values is not None:
+                cur.values.append(x)
+            e = ids[j]
+            if e is not None:
+                cur.event_ids.append(e)
+            if ts[j] > cur.event_time:
+                cur.event_time = ts[j]
+        asm._open = cur
+
+    def _apply_individuals(
+        self,
+        lo: int,
+        xs: list[float],
+        ts: Sequence[float],
+        ids: Sequence[str | None],
+        stations: Sequence[str | None] | None,
+        on_change: BatchObserver | None,
+    ) -> None:
+        """Individuals without subgroup ids and nothing open: every value is a subgroup of its own, closed at
+        once (the assembler's own shortcut), so there is nothing to plan or to sum."""
+        close = self._close
+        last = self._last_ts
+        total = self._values_total
+        station = self.station
+        if stations is not None and len(set(stations)) == 1:
+            if stations[0] is not None:
+                station = stations[0]
+            stations = None
+        for j, x in enumerate(xs):
+            t = ts[j]
+            if last is None or t > last:
+                last = t
+            if stations is not None:
+                s = stations[j]
+                if s is not None:
+                    station = s
+            total += 1
+            self._last_ts = last
+            self.station = station
+            self._values_total = total
+            e = ids[j]
+            sub = ClosedSubgroup(None, Moments(1, x, 0.0, x, x), x, x, () if e is None else (e,), t, (x,))
+            res = close(sub)
+            if on_change is not None:
+                on_change(lo + j, [res])
 
     def flush(self) -> list[ClosedSubgroupResult]:
         """Close the open subgroup (end of an offline file)."""
@@ -439,6 +708,8 @@ class Characteristic:
 
 
 _NO_INDICES = Indices()
+#: ``on_change(pos, closes)`` of :meth:`Characteristic.apply_batch`
+BatchObserver = Callable[[int, list[ClosedSubgroupResult]], None]
 _CapabilityValue = tuple[Agg | None, float | None, str | None, float | None, str, Indices]
 _Capability = tuple[Agg | None, Spec, _CapabilityValue]  # (window aggregate, spec) the value was computed for
 _Histogram = tuple[Agg | None, Spec, dict[str, object] | None]  # likewise for the capability histogram

@@ -76,7 +76,7 @@ import math
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import islice, pairwise
 from typing import Any, Literal, cast
 
 from cpkmon.capability.constants import c4, d2, d3
@@ -180,6 +180,7 @@ class ControlChart:
         "_options",
         "_points",
         "_prev_x",
+        "_rlines",
         "_rules",
         "_sigma",
         "_source",
@@ -202,6 +203,8 @@ class ControlChart:
         self._history: deque[tuple[float, int, int]] = deque(maxlen=HISTORY)
         # subgroup size → (ε, lower lines, upper lines): computed once per size and freeze, not per point
         self._lines: dict[int, tuple[float, tuple[float, float, float], tuple[float, float, float]]] = {}
+        # subgroup size → (LCL, UCL, ε) of the R/S/MR chart (None: no range limits for that size); likewise
+        self._rlines: dict[int, tuple[float, float, float] | None] = {}
         self._prev_x: float | None = None  # previous individual, for the moving range
         self._points: deque[dict[str, object]] = deque(maxlen=max(1, options.chart_points))
         # each point's event time as RFC 3339 (None until a status first shows it), formatted once per point
@@ -232,6 +235,7 @@ class ControlChart:
         self._source = source
         self._history.clear()
         self._lines.clear()
+        self._rlines.clear()
 
     @property
     def frozen(self) -> bool:
@@ -343,7 +347,7 @@ class ControlChart:
                 "n": point.n,
                 "x": x,
                 "r": r,
-                "rules": sorted({v.rule for v in violations}),
+                "rules": sorted({v.rule for v in violations}) if violations else [],
             }
         )
         self._times.append(None)
@@ -419,10 +423,14 @@ class ControlChart:
             level = (lower[0] - x > eps) + (lower[1] - x > eps) + (lower[2] - x > eps)
         else:
             side = level = 0
-        self._history.append((x, side, level))
-        h = list(self._history)  # one copy for every rule's "last k points"
+        hist = self._history
+        hist.append((x, side, level))
+        nh = len(hist)
         rules = self._rules
         out: list[Violation] = []
+        # The run tests walk the history back from the newest point and stop at the first point that breaks
+        # the run (in control, after one or two): O(1) per point in practice, the same verdicts as checking
+        # "the last k points all …".
 
         def hit(rule: int, k: int | None) -> None:
             """Record a failure; ``k`` names the kσ line crossed on the point's side (0: the centre line)."""
@@ -433,46 +441,60 @@ class ControlChart:
         if 1 in rules and level >= 3:
             hit(1, 3)
         # Test 2: nine points in a row strictly on one side.
-        if (
-            2 in rules
-            and side != 0
-            and len(h) >= TEST2_POINTS
-            and all(hs == side for _, hs, _ in h[-TEST2_POINTS:])
-        ):
-            hit(2, 0)
+        if 2 in rules and side != 0 and nh >= TEST2_POINTS:
+            run = 0
+            for _, hs, _ in reversed(hist):
+                if hs != side:
+                    break
+                run += 1
+            if run >= TEST2_POINTS:
+                hit(2, 0)
         # Test 3: six consecutive increases or six consecutive decreases (seven points).
-        if 3 in rules and len(h) >= TREND_MOVES + 1:
-            moves = _moves(h[-(TREND_MOVES + 1):])
-            if all(m > 0 for m in moves) or all(m < 0 for m in moves):
-                hit(3, None)
+        if 3 in rules and nh >= TREND_MOVES + 1 and _trend_moves(hist) >= TREND_MOVES:
+            hit(3, None)
         # Test 4: fourteen moves in a row alternating up and down (fifteen points).
-        if 4 in rules and len(h) >= ALTERNATING_MOVES + 1:
-            moves = _moves(h[-(ALTERNATING_MOVES + 1):])
-            if all(m != 0 for m in moves) and all(a * b < 0 for a, b in pairwise(moves)):
-                hit(4, None)
+        if 4 in rules and nh >= ALTERNATING_MOVES + 1 and _alternating_moves(hist) >= ALTERNATING_MOVES:
+            hit(4, None)
         # Test 5: two out of three points more than 2σ, same side; the current point is one of them.
         if 5 in rules and level >= 2:
             k, of = TEST5_OF
-            if _count_beyond(h[-of:], 2, side) >= k:
+            if _count_beyond(islice(reversed(hist), of), 2, side) >= k:
                 hit(5, 2)
         # Test 6: four out of five points more than 1σ, same side; the current point is one of them.
         if 6 in rules and level >= 1:
             k, of = TEST6_OF
-            if _count_beyond(h[-of:], 1, side) >= k:
+            if _count_beyond(islice(reversed(hist), of), 1, side) >= k:
                 hit(6, 1)
-        # Test 7: fifteen points in a row within 1σ (either side, inclusive).
-        if 7 in rules and len(h) >= TEST7_POINTS and all(hl == 0 for _, _, hl in h[-TEST7_POINTS:]):
-            hit(7, None)
-        # Test 8: eight points in a row more than 1σ from the centre line (either side).
-        if 8 in rules and len(h) >= TEST8_POINTS and all(hl >= 1 for _, _, hl in h[-TEST8_POINTS:]):
-            hit(8, None)
+        # Test 7: fifteen points in a row within 1σ (either side, inclusive) — this one among them.
+        if 7 in rules and level == 0 and nh >= TEST7_POINTS:
+            run = 0
+            for _, _, hl in reversed(hist):
+                if hl != 0:
+                    break
+                run += 1
+            if run >= TEST7_POINTS:
+                hit(7, None)
+        # Test 8: eight points in a row more than 1σ from the centre line (either side) — this one too.
+        if 8 in rules and level >= 1 and nh >= TEST8_POINTS:
+            run = 0
+            for _, _, hl in reversed(hist):
+                if hl < 1:
+                    break
+                run += 1
+            if run >= TEST8_POINTS:
+                hit(8, None)
 
         # Test 1 on the R / S / MR chart: above the UCL, or below a positive LCL (same ε rule).
         if 1 in rules and r is not None:
-            rl = self.range_limits(point.n)
-            if rl is not None:
-                lcl, _, ucl = rl
-                eps_r = LINE_ULPS * math.ulp(abs(center) + ucl)
+            if point.n in self._rlines:
+                rlines = self._rlines[point.n]
+            else:
+                rl = self.range_limits(point.n)
+                rlines = self._rlines[point.n] = (
+                    None if rl is None else (rl[0], rl[2], LINE_ULPS * math.ulp(abs(center) + rl[2]))
+                )
+            if rlines is not None:
+                lcl, ucl, eps_r = rlines
                 if r - ucl > eps_r:
                     out.append(Violation(1, "r", point.seq, point.subgroup, point.event_time, r, ucl))
                 elif lcl > 0.0 and lcl - r > eps_r:
@@ -567,6 +589,38 @@ def _history_item(item: list[Any]) -> tuple[float, int, int]:
         return x, side, sum(1 for k in (1.0, 2.0, TEST1_SIGMA) if abs(z) > k)
     x, side, level = item
     return float(x), int(side), int(level)
+
+
+def _trend_moves(hist: deque[tuple[float, int, int]]) -> int:
+    """How many moves in a row, newest back, go the same way (all up or all down; a tie ends the run)."""
+    it = reversed(hist)
+    newer = next(it)[0]
+    direction = 0
+    count = 0
+    for older, _, _ in it:
+        d = (newer > older) - (newer < older)
+        if d == 0 or (direction and d != direction):
+            break
+        direction = d
+        count += 1
+        newer = older
+    return count
+
+
+def _alternating_moves(hist: deque[tuple[float, int, int]]) -> int:
+    """How many moves in a row, newest back, alternate up and down (a tie ends the run)."""
+    it = reversed(hist)
+    newer = next(it)[0]
+    last = 0
+    count = 0
+    for older, _, _ in it:
+        d = (newer > older) - (newer < older)
+        if d == 0 or d == last:
+            break
+        last = d
+        count += 1
+        newer = older
+    return count
 
 
 def _moves(points: Iterable[tuple[float, int, int]]) -> list[int]:

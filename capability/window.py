@@ -28,7 +28,7 @@ capability histogram; ≤ 25 per subgroup, so the state stays O(window).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from cpkmon.capability.constants import D2_TABLE as _D2
@@ -302,6 +302,11 @@ class RollingWindow:
 
     def holds(self, event_id: str) -> bool:
         return event_id in self._ids
+
+    def holds_any(self, event_ids: Iterable[str]) -> bool:
+        """Whether any of ``event_ids`` is held (one C-level pass: a batch without resends costs no lookups
+        per value)."""
+        return not self._ids.keys().isdisjoint(event_ids)
 
     def values(self) -> Iterator[float]:
         """Every kept value in the window (deviations from the shift), oldest subgroup first, arrival order

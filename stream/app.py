@@ -62,12 +62,13 @@ def create_app(settings: Settings, worker: Worker | None = None) -> tuple[faust.
 
     @app.page("/healthz")
     async def healthz(web: Any, request: Any) -> Any:
+        snap = worker.snapshot()
         return web.json(
             {
                 "status": "ok",
                 "ready": worker.ready.is_set(),
-                "partitions": sorted(worker.processors),
-                "lines": sum(len(p.lines) for p in worker.processors.values()),
+                "partitions": sorted(snap.machines),
+                "lines": snap.lines,
                 "specs": len(worker.specs),
                 "events": worker.metrics.snapshot(),
                 "uptime_s": round(time.monotonic() - worker.started_at, 3),
@@ -84,16 +85,20 @@ def create_app(settings: Settings, worker: Worker | None = None) -> tuple[faust.
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
-        # aiohttp refuses a charset inside content_type; the exposition format's header goes in whole
-        return web.bytes(
-            worker.metrics.render(), headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
+        # formatted by prometheus_client in the negotiated format; aiohttp refuses a charset inside
+        # content_type, so the exposition's Content-Type header goes in whole
+        out = worker.metrics.exposition(
+            request.headers.get("Accept"),
+            request.headers.get("Accept-Encoding"),
+            {"name[]": request.query.getall("name[]", [])},
         )
+        return web.bytes(out.body, headers=out.headers())
 
     @app.page("/debug/state/{line}")
     async def state(web: Any, request: Any, line: str) -> Any:
-        for proc in worker.processors.values():
-            if line in proc.lines:
-                return web.bytes(orjson.dumps(proc.lines[line].status()), content_type="application/json")
+        doc = worker.line_status(line)
+        if doc is not None:
+            return web.bytes(orjson.dumps(doc), content_type="application/json")
         return web.json({"detail": f"line {line} is not held by this worker"}, status=404)
 
     return app, worker

@@ -23,16 +23,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from kafka.partitioner.default import murmur2
 
 from cpkmon.alerts.line import LineState
 from cpkmon.capability.options import Options
-from cpkmon.stream.processor import owner_partition
+from cpkmon.catchup import read_to_end
 
 log = logging.getLogger(__name__)
 PARTITION_KEY = b"/partition"
@@ -52,42 +53,15 @@ class Restored:
     partitions: int | None = None  # the partition count the newest partition record was written under
 
 
-EMPTY_ROUNDS = 2  # consecutive empty fetch rounds that prove a partition read to its end
+# The one "read a topic to its end" (cpkmon.catchup); the old name stays for callers and tests.
+read_to_high_watermark = read_to_end
 
 
-async def read_to_high_watermark(consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> list[Any]:
-    """Every record of ``tps`` from the beginning to their end.
-
-    The end is where the position has reached the fetch high watermark *and* two consecutive fetch rounds
-    (``fetch_max_wait_ms`` ≤ 50 on the consumers built here) brought nothing: the embedded broker's high
-    watermark can lag behind its log when a response is cut by size, so it alone would stop early (seen: 7 of
-    33 records). Two empty rounds span a whole fetch that started after the previous data was consumed.
-    """
-    consumer.assign(tps)
-    for tp in tps:
-        consumer.seek(tp, 0)
-    out: list[Any] = []
-    pending = set(tps)
-    empty = dict.fromkeys(tps, 0)
-    while pending:
-        batch = await consumer.getmany(*pending, timeout_ms=100, max_records=10_000)
-        for tp in list(pending):
-            records = batch.get(tp)
-            if records:
-                out.extend(records)
-                empty[tp] = 0
-                continue
-            empty[tp] += 1
-            hw = consumer.highwater(tp)
-            at_hw = hw is None or await consumer.position(tp) >= hw
-            if empty[tp] >= EMPTY_ROUNDS and at_hw:
-                pending.discard(tp)
-            elif empty[tp] >= EMPTY_ROUNDS * 10:
-                log.warning(
-                    "%s: position below the high watermark %s after %d empty rounds", tp, hw, empty[tp]
-                )
-                pending.discard(tp)
-    return out
+def owner_partition(line: str, partitions: int) -> int:
+    """The partition a line's records (and its checkpoint) belong to: Kafka's default partitioner for
+    key = line (murmur2, as the Java client and kafka-python pick it)."""
+    h = int(murmur2(line.encode("utf-8")))
+    return (h & 0x7FFFFFFF) % partitions
 
 
 def _partition_record(key: bytes | None, value: bytes | None) -> dict[str, Any] | None:
@@ -126,41 +100,58 @@ async def restore(
     await consumer.start()
     try:
         t0 = asyncio.get_running_loop().time()
-        tps = [TopicPartition(topic, p) for p in partitions]
-        records = await read_to_high_watermark(consumer, tps)
-        result = {p: Restored() for p in partitions}
-        raw_lines: dict[int, dict[str, bytes]] = {p: {} for p in partitions}
-        for rec in records:
-            r = result[rec.partition]
-            r.records += 1
-            doc = _partition_record(rec.key, rec.value)
-            if doc is not None:
-                r.applied = {k: int(v) for k, v in doc["applied"].items()}
-                r.partitions = int(doc["partitions"]) if "partitions" in doc else None
-            elif rec.key == PARTITION_KEY:
-                continue  # a tombstone of the partition record: nothing to restore from it
-            elif rec.key is not None:
-                name = rec.key.decode("utf-8")
-                if rec.value is None:
-                    raw_lines[rec.partition].pop(name, None)
-                else:
-                    raw_lines[rec.partition][name] = rec.value
-        if partition_count is not None:
-            _check_partition_count(topic, partition_count, result, raw_lines)
-        for p, lines in raw_lines.items():
-            r = result[p]
-            for name, raw in lines.items():
-                st = LineState.from_dict(orjson.loads(raw), options)
-                # A line record older than the partition record is still valid through the partition's
-                # offsets: it had no events in between, or it would have been dirty and written again.
-                for t, off in r.applied.items():
-                    if st.applied.get(t, -1) < off:
-                        st.applied[t] = off
-                r.lines[name] = st
+        records = await read_to_end(consumer, [TopicPartition(topic, p) for p in partitions])
+        result = fold(records, partitions, options, partition_count=partition_count, topic=topic)
+        for r in result.values():
             r.seconds = asyncio.get_running_loop().time() - t0
         return result
     finally:
         await consumer.stop()
+
+
+def fold(
+    records: Iterable[Any],
+    partitions: Iterable[int],
+    options: Options,
+    partition_count: int | None = None,
+    topic: str = "the checkpoint topic",
+) -> dict[int, Restored]:
+    """The newest consistent checkpoint of each partition from its records in offset order (pure: what
+    :func:`restore` does once it has read the topic; unit tests feed it any prefix of a checkpoint topic).
+
+    Records need ``partition``, ``key`` and ``value``. The newest partition record sets ``applied``; line
+    records are the newest per key (a tombstone removes the line).
+    """
+    result = {p: Restored() for p in partitions}
+    raw_lines: dict[int, dict[str, bytes]] = {p: {} for p in result}
+    for rec in records:
+        r = result[rec.partition]
+        r.records += 1
+        doc = _partition_record(rec.key, rec.value)
+        if doc is not None:
+            r.applied = {k: int(v) for k, v in doc["applied"].items()}
+            r.partitions = int(doc["partitions"]) if "partitions" in doc else None
+        elif rec.key == PARTITION_KEY:
+            continue  # a tombstone of the partition record: nothing to restore from it
+        elif rec.key is not None:
+            name = rec.key.decode("utf-8")
+            if rec.value is None:
+                raw_lines[rec.partition].pop(name, None)
+            else:
+                raw_lines[rec.partition][name] = rec.value
+    if partition_count is not None:
+        _check_partition_count(topic, partition_count, result, raw_lines)
+    for p, lines in raw_lines.items():
+        r = result[p]
+        for name, raw in lines.items():
+            st = LineState.from_dict(orjson.loads(raw), options)
+            # A line record older than the partition record is still valid through the partition's
+            # offsets: it had no events in between, or it would have been dirty and written again.
+            for t, off in r.applied.items():
+                if st.applied.get(t, -1) < off:
+                    st.applied[t] = off
+            r.lines[name] = st
+    return result
 
 
 def encode_line(state: LineState) -> bytes:

@@ -12,108 +12,24 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import orjson
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictFloat,
-    StrictInt,
-    StringConstraints,
-    ValidationError,
-    model_validator,
-)
+from pydantic import ValidationError
 
+from cpkmon.alerts.model import InspectionIn, MeasurementIn, QualityCostIn
+from cpkmon.alerts.model import SpecDocument as SpecIn
 from cpkmon.capability.timeutil import parse_ts
 
 IDENT_RE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,64}$")]
-EventId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
-Number = StrictInt | StrictFloat
 MAX_SUBGROUP_ID = 128
 
-
-class _Event(BaseModel):
-    model_config = ConfigDict(extra="ignore", allow_inf_nan=False, frozen=True)
-
-    event_id: EventId
-    ts: str | StrictInt
-    line: Ident
-
-    @model_validator(mode="after")
-    def _check_ts(self) -> _Event:
-        parse_ts(self.ts)
-        return self
-
-
-class MeasurementIn(_Event):
-    station: Ident | None = None
-    characteristic: Ident | None = None
-    value: Number | None = None
-    values: dict[Ident, Number] | None = Field(default=None, min_length=1, max_length=1000)
-    subgroup: (
-        Annotated[str, StringConstraints(min_length=1, max_length=MAX_SUBGROUP_ID)] | StrictInt | None
-    ) = None
-
-    @model_validator(mode="after")
-    def _one_form(self) -> MeasurementIn:
-        single = self.characteristic is not None or self.value is not None
-        if self.values is not None and single:
-            raise ValueError("give either characteristic/value or values, not both")
-        if self.values is None:
-            if self.characteristic is None:
-                raise ValueError("characteristic is required (or a values object)")
-            if self.value is None:
-                raise ValueError("value is required")
-            if not math.isfinite(self.value):
-                raise ValueError("value must be a finite number")
-        elif not all(math.isfinite(v) for v in self.values.values()):
-            raise ValueError("values must be finite numbers")
-        return self
-
-
-class InspectionIn(_Event):
-    station: Ident
-    unit_id: Annotated[str, StringConstraints(max_length=128)] | None = None
-    passed: StrictBool
-    first_pass: StrictBool = True
-    defects: Annotated[StrictInt, Field(ge=0, le=10**9)] | None = None
-    opportunities: Annotated[StrictInt, Field(ge=1, le=10**9)] | None = None
-
-
-class QualityCostIn(_Event):
-    internal_loss: Annotated[Number, Field(ge=0)]
-    external_loss: Annotated[Number, Field(ge=0)]
-    output_value: Annotated[Number, Field(gt=0)]
-    currency: Annotated[str, StringConstraints(max_length=8)] | None = None
-
-
-class SpecIn(BaseModel):
-    """A characteristic's specification (SPEC §2 ``cpkmon.specs``)."""
-
-    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
-
-    line: Ident
-    characteristic: Ident
-    lsl: Number | None = None
-    usl: Number | None = None
-    target: Number | None = None
-    subgroup_size: Annotated[StrictInt, Field(ge=1, le=25)] | None = None
-    center: Number | None = None
-    sigma: Annotated[Number, Field(gt=0)] | None = None
-
-    @model_validator(mode="after")
-    def _limits(self) -> SpecIn:
-        if self.lsl is None and self.usl is None:
-            raise ValueError("at least one of lsl/usl is required")
-        if self.lsl is not None and self.usl is not None and not self.lsl < self.usl:
-            raise ValueError("lsl must be below usl")
-        if (self.center is None) != (self.sigma is None):
-            raise ValueError("center and sigma go together (known control limits)")
-        return self
+# The input documents (SPEC §2) are defined once, in the document model of the pure core; they stay importable
+# from here.
+__all__ = [
+    "IDENT_RE", "MAX_SUBGROUP_ID", "Event", "Inspection", "InspectionIn", "Kind", "Measurement",
+    "MeasurementIn", "QualityCost", "QualityCostIn", "Rejected", "SpecIn", "decode", "parse_spec",
+]
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -1,49 +1,94 @@
 """The worker's own Prometheus metrics, on its own registry (served on CPKMON_WORKER_HOST/PORT).
 
-Counters are bumped once per batch from the processor's aggregated counts, not per event; lag is read at
-scrape time from fetch high watermarks by a collector (SPEC §10: end offsets are wrong on the embedded
-broker).
+Counters are bumped once per batch from the state machine's aggregated counts, not per event. Lag and the
+lines held are read at scrape time from a snapshot (:class:`RuntimeGauges`) returned by the callable the
+worker hands over through :meth:`WorkerMetrics.bind` (lag from fetch high watermarks: SPEC §10, end offsets
+are wrong on the embedded broker), so this module never reads the worker's internals. ``/metrics`` is
+formatted by prometheus_client's own exposition code in the format the scraper negotiates
+(:mod:`cpkmon.exposition`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-if TYPE_CHECKING:
-    from cpkmon.stream.processor import Outputs
-    from cpkmon.stream.worker import Worker
+from cpkmon.exposition import Exposition, expose, select
 
 
-class _LagCollector(Collector):
+class Counted(Protocol):
+    """A batch's aggregated counts (the state machine's effects satisfy it)."""
+
+    @property
+    def counts(self) -> Mapping[tuple[str, str], int]:
+        """(topic, outcome) -> events; outcome one of accepted, duplicate, dead_letter, rekeyed."""
+
+    @property
+    def rejected_reasons(self) -> Mapping[tuple[str, str], int]:
+        """(topic, reason class) -> dead letters."""
+
+
+class RuntimeGauges(Protocol):
+    """What the worker's state says at scrape time (the worker's own snapshot type satisfies it)."""
+
+    @property
+    def lag(self) -> Mapping[tuple[str, int], int]:
+        """(topic, partition) -> input records not yet applied."""
+
+    @property
+    def lines(self) -> int:
+        """Lines whose state this worker holds."""
+
+
+GaugeSource = Callable[[], RuntimeGauges]
+
+
+def _lag_family() -> GaugeMetricFamily:
+    return GaugeMetricFamily(
+        "cpkmon_consumer_lag",
+        "Input records not yet applied, per partition (fetch high watermark minus position)",
+        labels=["topic", "partition"],
+    )
+
+
+def _lines_family() -> GaugeMetricFamily:
+    return GaugeMetricFamily("cpkmon_worker_lines", "Lines whose state this worker holds", labels=[])
+
+
+class _RuntimeCollector(Collector):
+    """Lag and lines from the bound source; before a worker is bound both families have no samples (an
+    unknown value is an absent series, not 0)."""
+
     def __init__(self, metrics: WorkerMetrics) -> None:
         self.metrics = metrics
 
+    def describe(self) -> list[GaugeMetricFamily]:
+        """Names without calling the source (registration happens before any worker exists)."""
+        return [_lag_family(), _lines_family()]
+
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        worker = self.metrics.worker
-        lag = GaugeMetricFamily(
-            "cpkmon_consumer_lag",
-            "Input records not yet applied, per partition (fetch high watermark minus position)",
-            labels=["topic", "partition"],
-        )
-        if worker is not None:
-            for (topic, partition), value in sorted(worker.lag().items()):
+        source = self.metrics.source
+        gauges = source() if source is not None else None
+        lag, lines = _lag_family(), _lines_family()
+        if gauges is not None:
+            for (topic, partition), value in sorted(gauges.lag.items()):
                 lag.add_metric([topic, str(partition)], float(value))
+            lines.add_metric([], float(gauges.lines))
         yield lag
-        lines = GaugeMetricFamily("cpkmon_worker_lines", "Lines whose state this worker holds")
-        lines.add_metric([], float(sum(len(p.lines) for p in worker.processors.values())) if worker else 0.0)
         yield lines
 
 
 class WorkerMetrics:
+    """The worker's registry and the few calls the worker makes on it (once per batch, never per event)."""
+
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.worker: Worker | None = None
+        self.source: GaugeSource | None = None
         self.events = Counter(
             "cpkmon_events",
             "Input events by outcome (accepted, duplicate, dead_letter, rekeyed)",
@@ -73,12 +118,13 @@ class WorkerMetrics:
         self.partitions = Gauge(
             "cpkmon_worker_assigned_partitions", "Input partition numbers assigned", registry=r
         )
-        r.register(_LagCollector(self))
+        r.register(_RuntimeCollector(self))
 
-    def bind(self, worker: Worker) -> None:
-        self.worker = worker
+    def bind(self, source: GaugeSource) -> None:
+        """Read lag and lines from ``source`` at each scrape (the worker passes a method of its own)."""
+        self.source = source
 
-    def count(self, out: Outputs) -> None:
+    def count(self, out: Counted) -> None:
         for (topic, outcome), n in out.counts.items():
             self.events.labels(topic, outcome).inc(n)
         for (topic, reason), n in out.rejected_reasons.items():
@@ -104,8 +150,14 @@ class WorkerMetrics:
     def assigned(self, n: int) -> None:
         self.partitions.set(n)
 
-    def render(self) -> bytes:
-        return generate_latest(self.registry)
+    def exposition(
+        self,
+        accept: str | None = None,
+        accept_encoding: str | None = None,
+        params: Mapping[str, Sequence[str]] | None = None,
+    ) -> Exposition:
+        """``/metrics``: the registry as prometheus_client formats it for this request's headers."""
+        return expose(select(self.registry, params), accept, accept_encoding)
 
     def snapshot(self) -> dict[str, Any]:
         """Event counts as a plain dict (for /healthz and tests)."""

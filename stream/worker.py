@@ -7,11 +7,15 @@ Faust app (:mod:`cpkmon.stream.app`) hosts this loop as a service: an aiokafka g
 *range* assignor (co-partitioned input topics land on the same worker), ``getmany`` batches, and our own
 checkpoints (:mod:`cpkmon.stream.checkpoint`).
 
-Order of effects per batch: apply records → publish alerts, dead letters and re-keyed records and wait for
-their acks → publish due status documents (not waiting for their acks) → every ``checkpoint_interval_ms``
-write the dirty lines' states and then the partition record. A crash anywhere replays from the last
-partition record: outputs may be published again (alerts byte-identical with the same id, status last-
-writer-wins), state effects never twice.
+The worker is a thin shell around one :class:`~cpkmon.stream.machine.PartitionMachine` per assigned
+partition and never touches their internals: poll → apply (each partition's fetched topics merged by
+timestamp, :func:`~cpkmon.stream.machine.merge_topics`; the machine returns its effects; a spec hold is
+resolved here by waiting for the spec follower to reach the end of the specs topic, then releasing) →
+publish alerts, dead letters and re-keyed records and wait for their acks → publish the status documents the
+machines say are due (not waiting for their acks) → every ``checkpoint_interval_ms`` write the checkpoint
+records the machines return (line states, then the partition record) → commit. A crash anywhere replays from
+the last partition record: outputs may be published again (alerts byte-identical with the same id, status
+last-writer-wins), state effects never twice. Metrics and health read :meth:`Worker.snapshot`.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -27,12 +32,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
 from cpkmon.capability.options import Options
+from cpkmon.catchup import EndRounds, read_to_end
 from cpkmon.kafka_security import BrokerConnectionError, aiokafka_kwargs, check_broker
 from cpkmon.settings import Settings, core_options
 from cpkmon.stream import checkpoint
 from cpkmon.stream.events import Kind
+from cpkmon.stream.machine import Effects, PartitionMachine, Snapshot, merge_topics
 from cpkmon.stream.metrics import WorkerMetrics
-from cpkmon.stream.processor import Outputs, PartitionProcessor, SpecsBehind
 from cpkmon.stream.specs import SpecRegistry, load_specs_file, spec_key
 from cpkmon.topics import TopicConflict, ensure_topics
 
@@ -51,6 +57,18 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         await self.worker.on_assigned({tp.partition for tp in assigned})
 
 
+@dataclass(frozen=True, slots=True)
+class WorkerSnapshot:
+    """What metrics and health read of a worker: its machines' snapshots and the consumer lag."""
+
+    machines: dict[int, Snapshot]
+    lag: dict[tuple[str, int], int]
+
+    @property
+    def lines(self) -> int:
+        return sum(m.lines for m in self.machines.values())
+
+
 class Worker:
     """One cpkmon worker process (several may run: they split the partitions)."""
 
@@ -66,27 +84,26 @@ class Worker:
         }
         # the topics the group consumes: the inputs and the commands topic, all co-partitioned by line
         self.inputs = [*self.kinds, settings.topic_commands]
+        self.topic_rank = {t: i for i, t in enumerate(self.inputs)}  # tie-break of merge_topics
         self.failure: BaseException | None = None  # fatal (e.g. a checkpoint of another partition count)
         self.specs = SpecRegistry(settings.subgroup_size)
-        self.out = Outputs()
-        self.processors: dict[int, PartitionProcessor] = {}
+        self.out = Effects()  # effects applied but not yet published
+        self.machines: dict[int, PartitionMachine] = {}
         self.partitions = settings.partitions
         self.metrics = metrics or WorkerMetrics()
-        self.metrics.bind(self)
+        self.metrics.bind(self.snapshot)
         self.lock = asyncio.Lock()
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self.spec_consumer: AIOKafkaConsumer | None = None
         self.ready = asyncio.Event()
         self.stopping = asyncio.Event()
-        self.last_status: dict[str, float] = {}
         self._status_inflight: list[asyncio.Future[Any]] = []  # status sends not yet acknowledged
         self.last_checkpoint = time.monotonic()
         self.first_event_at: float | None = None
         self.started_at = time.monotonic()
         self._spec_task: asyncio.Task[None] | None = None
-        self._spec_rounds = 0  # completed fetch rounds of the spec follower that ended at the high watermark
-        self._spec_round = asyncio.Condition()
+        self._spec_end = EndRounds()  # end rounds of the spec follower (the spec barrier waits for two)
 
     # -------------------------------------------------------------------------------------------- lifecycle
     async def start(self) -> None:
@@ -142,7 +159,7 @@ class Worker:
             async with self.lock:
                 await self._flush_outputs()
                 await self._publish_status(force=True)
-                await self._checkpoint(set(self.processors))
+                await self._checkpoint(set(self.machines))
             await self.consumer.stop()
         if self.spec_consumer is not None:
             await self.spec_consumer.stop()
@@ -161,37 +178,30 @@ class Worker:
                 await self._flush_outputs()
                 await self._publish_status()
                 if (time.monotonic() - self.last_checkpoint) * 1000 >= self.settings.checkpoint_interval_ms:
-                    await self._checkpoint(set(self.processors))
+                    await self._checkpoint(set(self.machines))
         if self.failure is not None:
             raise self.failure
 
     async def _apply(self, batch: dict[TopicPartition, list[Any]]) -> None:
         now = time.time()
+        fetched: dict[int, list[list[Any]]] = {}  # partition → its topics' records (each in offset order)
         for tp, records in batch.items():
-            proc = self.processors.get(tp.partition)
-            if proc is None:
-                log.warning("records of unassigned %s ignored (revoked during the fetch)", tp)
-                continue
-            topic = tp.topic
-            i = 0
-            while i < len(records):
-                try:
-                    for rec in records[i:]:
-                        proc.handle(topic, rec.offset, rec.timestamp, rec.key, rec.value)
-                        i += 1
-                except SpecsBehind:
-                    # records[i] names an unknown characteristic: read the specs topic to its end, then hand
-                    # the same record in again; a spec still missing then is dead-lettered (no_spec).
-                    await self._specs_caught_up()
-                    proc.specs_verified = True
-                    try:
-                        rec = records[i]
-                        proc.handle(topic, rec.offset, rec.timestamp, rec.key, rec.value)
-                        i += 1
-                    finally:
-                        proc.specs_verified = False
             if records:
+                fetched.setdefault(tp.partition, []).append(records)
                 self.metrics.observe_latency(now - records[-1].timestamp / 1000.0)
+        for p, streams in sorted(fetched.items()):
+            machine = self.machines.get(p)
+            if machine is None:
+                log.warning("records of unassigned partition %d ignored (revoked during the fetch)", p)
+                continue
+            effects = machine.apply(merge_topics(streams, self.topic_rank))
+            while effects.held is not None:
+                # a record names a characteristic without a spec: read the specs topic to its end, then let
+                # the machine hand it in again; a spec still missing then is dead-lettered (no_spec)
+                self.out.extend(effects)
+                await self._specs_caught_up()
+                effects = machine.release()
+            self.out.extend(effects)
         if self.first_event_at is None and any(self.out.counts.values()):
             self.first_event_at = time.monotonic()
 
@@ -238,24 +248,10 @@ class Worker:
         now = time.monotonic()
         interval = self.settings.status_interval_ms / 1000.0
         futures = []
-        for proc in self.processors.values():
-            if not proc.dirty_status:
-                continue
-            due = [
-                line
-                for line in proc.dirty_status
-                if force or line in proc.grade_changed or now - self.last_status.get(line, 0.0) >= interval
-            ]
-            for line in due:
-                doc = proc.lines[line].status()
-                futures.append(
-                    await self.producer.send(
-                        self.settings.topic_line_status, orjson.dumps(doc), key=line.encode()
-                    )
-                )
-                self.last_status[line] = now
-                proc.dirty_status.discard(line)
-                proc.grade_changed.discard(line)
+        send = self.producer.send
+        for machine in self.machines.values():
+            for line, doc in machine.status_due(now, interval, force):
+                futures.append(await send(self.settings.topic_line_status, doc, key=line.encode()))
         inflight.extend(futures)
         if force and inflight:
             self._status_inflight = []
@@ -263,35 +259,21 @@ class Worker:
             self.metrics.status_published(len(inflight))
 
     async def _checkpoint(self, partitions: set[int]) -> None:
-        """Dirty lines, then each partition's applied offsets (see :mod:`cpkmon.stream.checkpoint`)."""
+        """Write the records each machine returns (its changed lines, then its partition record), wait for
+        their acks, then commit (see :mod:`cpkmon.stream.checkpoint`)."""
         assert self.producer is not None
         self.last_checkpoint = time.monotonic()
         topic = self.settings.topic_checkpoints
         futures = []
         written = 0
-        for p in partitions:
-            proc = self.processors.get(p)
-            if proc is None or not proc.applied:
+        for p in sorted(partitions):
+            machine = self.machines.get(p)
+            if machine is None:
                 continue
-            if proc.dirty_checkpoint:
-                proc.mark_checkpointed(proc.dirty_checkpoint)
-                for line in proc.dirty_checkpoint:
-                    value = checkpoint.encode_line(proc.lines[line])
-                    futures.append(await self.producer.send(topic, value, key=line.encode(), partition=p))
+            for key, value in machine.checkpoint():
+                futures.append(await self.producer.send(topic, value, key=key, partition=p))
+                if key != checkpoint.PARTITION_KEY:
                     written += len(value)
-                proc.dirty_checkpoint.clear()
-            elif proc.applied == proc.checkpointed:
-                continue
-            futures.append(
-                await self.producer.send(
-                    topic,
-                    checkpoint.encode_partition(proc.applied, self.partitions),
-                    key=checkpoint.PARTITION_KEY,
-                    partition=p,
-                )
-            )
-            log.debug("checkpoint p%d applied=%s", p, proc.applied)
-            proc.checkpointed = dict(proc.applied)
         if futures:
             await asyncio.gather(*futures)
             self.metrics.checkpointed(written)
@@ -303,10 +285,10 @@ class Worker:
         offsets = {}
         assigned = self.consumer.assignment()
         for p in partitions:
-            proc = self.processors.get(p)
-            if proc is None:
+            machine = self.machines.get(p)
+            if machine is None:
                 continue
-            for topic, off in proc.applied.items():
+            for topic, off in machine.snapshot().applied.items():
                 tp = TopicPartition(topic, p)
                 if tp in assigned:
                     offsets[tp] = off + 1
@@ -322,15 +304,15 @@ class Worker:
             if self.producer is not None:
                 await self._flush_outputs()
                 await self._publish_status(force=True)
-                await self._checkpoint(partitions & set(self.processors))
+                await self._checkpoint(partitions & set(self.machines))
             for p in partitions:
-                self.processors.pop(p, None)
-            self.metrics.assigned(len(self.processors))
+                self.machines.pop(p, None)  # held records were not applied: the next owner replays them
+            self.metrics.assigned(len(self.machines))
 
     async def on_assigned(self, partitions: set[int]) -> None:
         assert self.consumer is not None
         async with self.lock:
-            new = sorted(p for p in partitions if p not in self.processors)
+            new = sorted(p for p in partitions if p not in self.machines)
             if new:
                 try:
                     restored = await checkpoint.restore(
@@ -349,14 +331,13 @@ class Worker:
                     self.stopping.set()
                     return
                 for p in new:
-                    proc = PartitionProcessor(
+                    machine = PartitionMachine(
                         p,
                         self.partitions,
                         self.options,
                         self.specs,
                         self.kinds,
                         self.settings.max_message_bytes,
-                        self.out,
                         commands_topic=self.settings.topic_commands,
                     )
                     r = restored[p]
@@ -370,23 +351,19 @@ class Worker:
                             for n, st in r.lines.items()
                         },
                     )
-                    proc.restore(r.applied, r.lines)
-                    # a spec deleted after the checkpoint was written: the specs were read to their end at
-                    # start-up, so a characteristic without one is retired as the deletion would have done
-                    for line, st in r.lines.items():
-                        for name in [c for c in st.characteristics if self.specs.get(line, c) is None]:
-                            proc.retire(line, name)
-                    proc.dirty_status.update(r.lines)  # republish what the state says (idempotent)
-                    self.processors[p] = proc
+                    # the specs were read to their end at start-up: the machine retires a characteristic
+                    # whose spec was deleted after the checkpoint, and republishes every restored status
+                    machine.restore(r.applied, r.lines)
+                    self.machines[p] = machine
                     self.metrics.restored(len(r.lines), r.records)
                     for topic in self.inputs:
-                        self.consumer.seek(TopicPartition(topic, p), proc.position(topic))
+                        self.consumer.seek(TopicPartition(topic, p), machine.position(topic))
                 log.info(
                     "assigned partitions %s (restored %d lines)",
                     new,
                     sum(len(restored[p].lines) for p in new),
                 )
-            self.metrics.assigned(len(self.processors))
+            self.metrics.assigned(len(self.machines))
             self.ready.set()
 
     # ----------------------------------------------------------------------------------------------- specs
@@ -412,7 +389,7 @@ class Worker:
             await self.spec_consumer.force_metadata_update()
             parts = self.spec_consumer.partitions_for_topic(self.settings.topic_specs) or {0}
         tps = [TopicPartition(self.settings.topic_specs, p) for p in sorted(parts)]
-        for rec in await checkpoint.read_to_high_watermark(self.spec_consumer, tps):
+        for rec in await read_to_end(self.spec_consumer, tps):
             await self._spec_record(rec)
 
     async def _follow_specs(self) -> None:
@@ -429,26 +406,13 @@ class Worker:
             for records in batch.values():
                 for rec in records:
                     await self._spec_record(rec)
-            if not batch:  # an empty round: the broker had no spec beyond our position (see _specs_caught_up)
-                async with self._spec_round:
-                    self._spec_rounds += 1
-                    self._spec_round.notify_all()
+            await self._spec_end.round(self.spec_consumer, batch)  # see _specs_caught_up
 
     async def _specs_caught_up(self) -> None:
-        """Wait until the spec follower has read every spec produced before this call.
-
-        That is two empty fetch rounds after the call (the follower fetches with ``fetch_max_wait_ms=50`` in
-        100 ms rounds, so they span a whole fetch that started after the call). The fetch high watermark is
-        not used: the embedded broker's can lag behind its log. Bounded by CPKMON_SPEC_HOLD_SECONDS.
-        """
-        target = self._spec_rounds + checkpoint.EMPTY_ROUNDS
-        try:
-            async with self._spec_round:
-                await asyncio.wait_for(
-                    self._spec_round.wait_for(lambda: self._spec_rounds >= target),
-                    timeout=self.settings.spec_hold_seconds,
-                )
-        except TimeoutError:
+        """Wait until the spec follower has read every spec produced before this call: two end rounds after
+        the call (:class:`cpkmon.catchup.EndRounds`; the fetch high watermark alone can lag on the embedded
+        broker). Bounded by CPKMON_SPEC_HOLD_SECONDS."""
+        if not await self._spec_end.wait(self.settings.spec_hold_seconds):
             log.warning("specs topic not caught up within %.1f s", self.settings.spec_hold_seconds)
 
     async def _spec_record(self, rec: Any) -> None:
@@ -467,8 +431,8 @@ class Worker:
         elif change.action == "delete" and change.line and change.characteristic:
             # the characteristic leaves its line's roll-up, status and alert tracking; a spec that re-adds it
             # continues its subgroup numbering and values_total (LineState.retire)
-            for proc in self.processors.values():
-                proc.retire(change.line, change.characteristic)
+            for machine in self.machines.values():
+                machine.retire(change.line, change.characteristic)
         elif change.action == "rebaseline":
             # A control record of older releases. Commands are not state: they live in the commands topic,
             # applied once per line partition; re-running one found here would re-freeze limits on every
@@ -483,8 +447,20 @@ class Worker:
         out = {}
         for tp in self.consumer.assignment():
             hw = self.consumer.highwater(tp)
-            proc = self.processors.get(tp.partition)
-            if hw is None or proc is None:
+            machine = self.machines.get(tp.partition)
+            if hw is None or machine is None:
                 continue
-            out[(tp.topic, tp.partition)] = max(0, hw - proc.position(tp.topic))
+            out[(tp.topic, tp.partition)] = max(0, hw - machine.position(tp.topic))
         return out
+
+    def snapshot(self) -> WorkerSnapshot:
+        """The machines' snapshots and the lag: all that metrics and health read of the worker."""
+        return WorkerSnapshot({p: m.snapshot() for p, m in self.machines.items()}, self.lag())
+
+    def line_status(self, line: str) -> dict[str, Any] | None:
+        """The status document of ``line`` if this worker holds it (debug endpoint)."""
+        for machine in self.machines.values():
+            doc = machine.status_of(line)
+            if doc is not None:
+                return doc
+        return None

@@ -55,6 +55,11 @@ def test_plan_takes_the_existing_input_count_not_cpkmon_partitions() -> None:
     }
     assert by_name["cpkmon.commands"].configs == {"cleanup.policy": "delete"}  # commands are not state
     assert by_name["cpkmon.specs"].configs == {"cleanup.policy": "compact"}
+    # the audit trail: one partition (one chain orders every change), never compacted, kept forever
+    assert by_name["cpkmon.audit"].partitions == 1
+    assert by_name["cpkmon.audit"].configs == {"cleanup.policy": "delete", "retention.ms": "-1"}
+    ten_years = {t.name: t for t in plan(settings(audit_retention_ms=315_360_000_000))}["cpkmon.audit"]
+    assert ten_years.configs["retention.ms"] == "315360000000"  # CPKMON_AUDIT_RETENTION_MS
     assert {t.partitions for t in plan(s, {}) if t.name in INPUTS} == {8}  # nothing exists: CPKMON_PARTITIONS
     assert conflict(s, {"cpkmon.measurements": 4, "cpkmon.inspections": 4}) is None
 
@@ -107,9 +112,9 @@ def test_ensure_topics_matches_existing_inputs_and_the_api_mode_creates_no_input
     topics = asyncio.run(ensure_topics(s))
     assert topics.check() == 3 and not topics.conflict
     counts = _counts(broker.bootstrap)
-    assert len(counts) == 10 and all(
-        c == 3 for n, c in counts.items() if n not in {s.topic_specs, s.topic_acks}
-    )
+    single = {t.name for t in plan(s) if t.role == "single"}  # specs, acks, audit: one partition each
+    assert len(counts) == len(plan(s)) and all(c == 3 for n, c in counts.items() if n not in single)
+    assert all(counts[n] == 1 for n in single)
 
 
 # ------------------------------------------------------------------------------------- producers first

@@ -17,10 +17,12 @@ from cpkmon.capability.timeutil import to_rfc3339
 
 from .ladder import Limiting, grade_ref
 
-GRADE_DEGRADED = "grade_degraded"
-GRADE_RECOVERED = "grade_recovered"
-OUT_OF_CONTROL = "out_of_control"
-ALERT_TYPES: tuple[str, ...] = (GRADE_DEGRADED, GRADE_RECOVERED, OUT_OF_CONTROL)
+# The alert types are defined once, in the document model (whose GradeAlert / OutOfControlAlert describe the
+# documents built here); importable from here as before.
+from .model import ALERT_TYPES, GRADE_ALERT_TYPES, GRADE_DEGRADED, GRADE_RECOVERED, OUT_OF_CONTROL
+
+__all__ = ["ALERT_TYPES", "GRADE_DEGRADED", "GRADE_RECOVERED", "OUT_OF_CONTROL", "alert_id", "grade_alert",
+           "json_number", "out_of_control_alert"]
 
 
 def alert_id(*parts: object) -> str:
@@ -63,7 +65,7 @@ def grade_alert(
     ``sequence`` is the line's transition counter (kept in the tracker's checkpointed state): it makes the id
     unique when a line degrades 4→3 twice, and identical when the same transition is replayed.
     """
-    if type_ not in (GRADE_DEGRADED, GRADE_RECOVERED):
+    if type_ not in GRADE_ALERT_TYPES:
         raise ValueError(f"not a grade alert type: {type_!r}")
     return {
         "alert_id": alert_id(line, type_, sequence, from_level, to_level),

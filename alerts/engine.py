@@ -50,20 +50,33 @@ from cpkmon.capability.control import Violation
 from cpkmon.capability.options import Options
 from cpkmon.capability.timeutil import to_rfc3339
 
-from .documents import GRADE_DEGRADED, GRADE_RECOVERED, alert_id, grade_alert, out_of_control_alert
+from .documents import alert_id, grade_alert, out_of_control_alert
 from .ladder import GradeBand, GradeResult, LineMetrics, grade_ref, published_limiting
 
-__all__ = ["SILENT_CAUSES", "GradeTracker", "OutOfControlTracker", "alert_id"]
+# Causes of a published-grade change that raise no alert (documented in the README and the status), alert
+# types and directions: defined once in the document model, importable from here as before.
+from .model import (
+    EXTERNAL_LOSS_RATE,
+    FALLING,
+    FIRST_GRADE,
+    GRADE_DEGRADED,
+    GRADE_RECOVERED,
+    INTERNAL_LOSS_RATE,
+    NEWLY_ASSESSED,
+    NEWLY_RESOLVABLE,
+    NO_DATA,
+    RISING,
+    SIGMA_LEVEL,
+    SILENT_CAUSES,
+)
 
-_ALIASES = {"dpmo": "sigma_level", "sigma": "sigma_level", "internal": "internal_loss_rate",
-            "external": "external_loss_rate"}
+__all__ = [
+    "FALLING", "FIRST_GRADE", "NEWLY_ASSESSED", "NEWLY_RESOLVABLE", "NO_DATA", "RISING", "SILENT_CAUSES",
+    "GradeTracker", "OutOfControlTracker", "alert_id",
+]
 
-#: Causes of a published-grade change that raise no alert (documented in the README and the status).
-FIRST_GRADE = "first_grade"
-NO_DATA = "no_data"
-NEWLY_ASSESSED = "newly_assessed"
-NEWLY_RESOLVABLE = "newly_resolvable"
-SILENT_CAUSES: tuple[str, ...] = (FIRST_GRADE, NO_DATA, NEWLY_ASSESSED, NEWLY_RESOLVABLE)
+_ALIASES = {"dpmo": SIGMA_LEVEL, "sigma": SIGMA_LEVEL, "internal": INTERNAL_LOSS_RATE,
+            "external": EXTERNAL_LOSS_RATE}
 #: Grade changes kept in the status (``grade_changes``).
 HISTORY = 20
 #: Degradations this many windows (× ``window_subgroups`` evaluations) apart are separate incidents.
@@ -178,16 +191,16 @@ class GradeTracker:
             if level < current and not (others_fall is not None and others_fall < current):
                 self._reset_pending()
                 self._record(level, NEWLY_ASSESSED if newly_assessed else NEWLY_RESOLVABLE, event_time,
-                             criteria=newly_assessed or {"sigma_level"})
+                             criteria=newly_assessed or {SIGMA_LEVEL})
                 return []
             if level > current:
-                new_names = set(newly_assessed) | ({"sigma_level"} if newly_resolvable else set())
+                new_names = set(newly_assessed) | ({SIGMA_LEVEL} if newly_resolvable else set())
                 others_rise = _grade_without(rise or result, new_names)
                 target = level if others_rise is None else max(current, min(level, others_rise))
                 if target > current:
                     self._reset_pending()
                     self._record(target, NEWLY_ASSESSED if newly_assessed else NEWLY_RESOLVABLE, event_time,
-                                 criteria=newly_assessed or {"sigma_level"})
+                                 criteria=newly_assessed or {SIGMA_LEVEL})
                     return []
 
         if fall_level < current:

@@ -31,14 +31,64 @@ from statistics import NormalDist
 
 from cpkmon.capability.options import Options
 
-CRITERIA: tuple[str, ...] = ("cpk", "rty", "sigma_level", "internal_loss_rate", "external_loss_rate")
+# The criterion names, level names and limiting reasons are defined once, in the document model; they stay
+# importable from here.
+from .model import (
+    BELOW_THRESHOLD,
+    CONFIRMING,
+    CPK,
+    CRITERIA,
+    EXTERNAL_LOSS_RATE,
+    INTERNAL_LOSS_RATE,
+    LEVEL_NAMES,
+    NOT_ASSESSED,
+    NOT_RESOLVABLE,
+    REASONS,
+    RTY,
+    SIGMA_LEVEL,
+    STABILITY,
+    UNSTABLE,
+    WITHIN_BAND,
+)
+
+__all__ = [
+    "BELOW_THRESHOLD",
+    "COMPARISON",
+    "CONFIRMING",
+    "CRITERIA",
+    "LEVELS",
+    "MAX_LEVEL",
+    "NOT_ASSESSED",
+    "NOT_RESOLVABLE",
+    "REASONS",
+    "TRACKED",
+    "UNSTABLE",
+    "WITHIN_BAND",
+    "Criterion",
+    "GradeBand",
+    "GradeResult",
+    "Level",
+    "Limiting",
+    "LineMetrics",
+    "grade",
+    "grade_ref",
+    "level_info",
+    "level_met",
+    "meets",
+    "meets_threshold",
+    "needed_to_clear",
+    "opportunities_to_resolve",
+    "published_limiting",
+    "resolvable_level",
+]
+
 #: How each criterion compares with its threshold (rendered in the status so the dashboard can say it).
 COMPARISON: dict[str, str] = {
-    "cpk": ">=",
-    "rty": ">=",
-    "sigma_level": "<=",  # DPMO ≤ threshold
-    "internal_loss_rate": "<",
-    "external_loss_rate": "<",
+    CPK: ">=",
+    RTY: ">=",
+    SIGMA_LEVEL: "<=",  # DPMO ≤ threshold
+    INTERNAL_LOSS_RATE: "<",
+    EXTERNAL_LOSS_RATE: "<",
 }
 TRACKED = "tracked"
 
@@ -59,15 +109,15 @@ class Level:
     sigma: float | None = None  # the nominal sigma level the DPMO threshold stands for (3, 4, 5, 6)
 
     def threshold(self, criterion: str) -> float | None:
-        if criterion == "cpk":
+        if criterion == CPK:
             return self.cpk
-        if criterion == "rty":
+        if criterion == RTY:
             return self.rty
-        if criterion == "sigma_level":
+        if criterion == SIGMA_LEVEL:
             return self.dpmo
-        if criterion == "internal_loss_rate":
+        if criterion == INTERNAL_LOSS_RATE:
             return self.internal
-        if criterion == "external_loss_rate":
+        if criterion == EXTERNAL_LOSS_RATE:
             return self.external
         raise KeyError(criterion)
 
@@ -76,13 +126,16 @@ class Level:
         return {"level": self.level, "name": self.name, "name_zh": self.chinese}
 
 
-LEVELS: tuple[Level, ...] = (
-    Level(1, "experience", "经验级", None, None, None, None, None),
-    Level(2, "inspection", "检验级", 1.00, 0.90, 66807.0, None, None, 3.0),
-    Level(3, "assurance", "保证级", 1.33, 0.95, 6210.0, 0.030, 0.023, 4.0),
-    Level(4, "prevention", "预防级", 1.67, 0.97, 233.0, 0.015, 0.010, 5.0),
-    Level(5, "excellence", "卓越级", 2.00, 0.98, 3.4, 0.0075, 0.005, 6.0),
-)
+#: Thresholds per level: (cpk, rty, dpmo, internal, external, nominal sigma); names from the model.
+_THRESHOLDS: dict[int, tuple[float | None, float | None, float | None, float | None, float | None,
+                             float | None]] = {
+    1: (None, None, None, None, None, None),
+    2: (1.00, 0.90, 66807.0, None, None, 3.0),
+    3: (1.33, 0.95, 6210.0, 0.030, 0.023, 4.0),
+    4: (1.67, 0.97, 233.0, 0.015, 0.010, 5.0),
+    5: (2.00, 0.98, 3.4, 0.0075, 0.005, 6.0),
+}
+LEVELS: tuple[Level, ...] = tuple(Level(lv, name, zh, *_THRESHOLDS[lv]) for lv, name, zh in LEVEL_NAMES)
 MAX_LEVEL = LEVELS[-1].level
 
 
@@ -125,7 +178,7 @@ class LineMetrics:
 
     def standard_error(self, criterion: str) -> float:
         """The sampling standard error of a criterion's value (0 where none is known: the loss rates)."""
-        se = {"cpk": self.cpk_se, "rty": self.rty_se, "sigma_level": self.dpmo_se}.get(criterion)
+        se = {CPK: self.cpk_se, RTY: self.rty_se, SIGMA_LEVEL: self.dpmo_se}.get(criterion)
         return 0.0 if se is None or not math.isfinite(se) else float(se)
 
     def value(self, criterion: str) -> float | None:
@@ -133,27 +186,27 @@ class LineMetrics:
         if criterion in self.missing:
             return None
         raw = {
-            "cpk": self.cpk,
-            "rty": self.rty,
-            "sigma_level": self.dpmo,
-            "internal_loss_rate": self.internal_loss_rate,
-            "external_loss_rate": self.external_loss_rate,
+            CPK: self.cpk,
+            RTY: self.rty,
+            SIGMA_LEVEL: self.dpmo,
+            INTERNAL_LOSS_RATE: self.internal_loss_rate,
+            EXTERNAL_LOSS_RATE: self.external_loss_rate,
         }[criterion]
         if raw is None or math.isnan(raw):
             return None
         return float(raw)
 
     def subject(self, criterion: str) -> str | None:
-        if criterion == "cpk":
+        if criterion == CPK:
             return self.cpk_subject
-        if criterion == "rty":
+        if criterion == RTY:
             return self.rty_subject
         return None
 
     def reported(self, criterion: str) -> float | None:
         """The value shown for a criterion: the sigma level (not DPMO) for ``sigma_level``."""
-        if criterion == "sigma_level":
-            dpmo = self.value("sigma_level")
+        if criterion == SIGMA_LEVEL:
+            dpmo = self.value(SIGMA_LEVEL)
             if dpmo is None:
                 return None
             if self.sigma_level is not None and math.isfinite(self.sigma_level):
@@ -203,14 +256,8 @@ def level_met(criterion: str, value: float) -> int:
     return met
 
 
-#: Why a line is not at the next level (``Limiting.reason``).
-BELOW_THRESHOLD = "below_threshold"  # the value misses the next level's threshold
-NOT_ASSESSED = "not_assessed"  # no data (only under require_all_criteria)
-UNSTABLE = "unstable"  # require_stability: a characteristic is not in statistical control
-NOT_RESOLVABLE = "not_resolvable"  # DPMO meets the threshold, but its sample is too small to resolve it
-WITHIN_BAND = "within_band"  # meets the next threshold, not yet by the hysteresis band (see GradeBand)
-CONFIRMING = "confirming"  # cleared the band; the rise is being confirmed (confirm_evaluations)
-REASONS: tuple[str, ...] = (BELOW_THRESHOLD, NOT_ASSESSED, UNSTABLE, NOT_RESOLVABLE, WITHIN_BAND, CONFIRMING)
+# Why a line is not at the next level (``Limiting.reason``): BELOW_THRESHOLD, NOT_ASSESSED, UNSTABLE,
+# NOT_RESOLVABLE, WITHIN_BAND (see GradeBand), CONFIRMING: defined in the model (imported above).
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,15 +319,15 @@ class Criterion:
             "next_threshold": self.next_threshold,
             "comparison": COMPARISON[self.criterion],
         }
-        if self.criterion == "sigma_level":
+        if self.criterion == SIGMA_LEVEL:
             d["dpmo"] = self.dpmo
             # judged on DPMO against the table's DPMO column: the threshold in those units too
             top = self.level_met is None or self.level_met >= MAX_LEVEL
             nxt = None if top or self.level_met is None else level_info(self.level_met + 1)
-            d["next_dpmo_threshold"] = None if nxt is None else nxt.threshold("sigma_level")
+            d["next_dpmo_threshold"] = None if nxt is None else nxt.threshold(SIGMA_LEVEL)
             d["resolvable_level"] = self.resolvable
             d["opportunities_needed"] = self.opportunities_needed
-        if self.criterion == "cpk" and self.unstable:
+        if self.criterion == CPK and self.unstable:
             d["unstable"] = list(self.unstable)
         return d
 
@@ -321,7 +368,7 @@ def opportunities_to_resolve(level: int) -> int:
 
     2: 45, 3: 484, 4: 12 876, 5: 882 353 (6σ, T = 3.4 DPMO).
     """
-    threshold = level_info(level).threshold("sigma_level")
+    threshold = level_info(level).threshold(SIGMA_LEVEL)
     if threshold is None:
         return 0
     return math.ceil(RESOLUTION_DEFECTS * 1e6 / threshold - 1e-9)
@@ -376,9 +423,9 @@ class GradeBand:
             return threshold
         k = self.se_fall if bias < 0 else self.se_rise
         se = k * metrics.standard_error(criterion) if k else 0.0
-        if criterion == "rty":
+        if criterion == RTY:
             return threshold + bias * (self.relative * (1.0 - threshold) + se)
-        if criterion == "cpk":
+        if criterion == CPK:
             return threshold + bias * (self.relative * abs(threshold) + se)
         # DPMO and the loss rates: lower is better, so a rise needs a value *below* the threshold by the band
         return threshold - bias * (self.relative * threshold + se)
@@ -394,7 +441,7 @@ def _next_threshold(criterion: str, met: int | None) -> float | None:
     if met is None or met >= MAX_LEVEL:
         return None
     nxt = level_info(met + 1)
-    if criterion == "sigma_level":
+    if criterion == SIGMA_LEVEL:
         return nxt.sigma
     return nxt.threshold(criterion)
 
@@ -430,14 +477,14 @@ def grade(
     capped_by_resolution = False
     for name in CRITERIA:
         value = metrics.value(name)
-        dpmo = metrics.value("sigma_level") if name == "sigma_level" else None
-        flagged = unstable if name == "cpk" else ()
+        dpmo = metrics.value(SIGMA_LEVEL) if name == SIGMA_LEVEL else None
+        flagged = unstable if name == CPK else ()
         met: int | None = None
         if value is not None:
             met = level_met(name, value) if bias == 0 else _banded_level(name, value, metrics, band, bias)
         res: int | None = None
         needed: int | None = None
-        if name == "sigma_level" and met is not None and resolvable is not None:
+        if name == SIGMA_LEVEL and met is not None and resolvable is not None:
             res = resolvable
             if met > resolvable:
                 met = resolvable
@@ -476,8 +523,8 @@ def grade(
             c = holding[0]
             threshold = _next_threshold(c.criterion, level)
             if c.unstable:
-                limiting = Limiting("stability", c.unstable[0], c.value, threshold, UNSTABLE)
-            elif c.criterion == "sigma_level" and capped_by_resolution and c.resolvable == level:
+                limiting = Limiting(STABILITY, c.unstable[0], c.value, threshold, UNSTABLE)
+            elif c.criterion == SIGMA_LEVEL and capped_by_resolution and c.resolvable == level:
                 limiting = Limiting(c.criterion, c.subject, c.value, threshold, NOT_RESOLVABLE,
                                     None if c.opportunities_needed is None else float(c.opportunities_needed))
             else:
@@ -496,7 +543,7 @@ def needed_to_clear(criterion: str, level: int, metrics: LineMetrics, band: Grad
     t = band.threshold(criterion, info.threshold(criterion), +1, metrics)
     if t is None:
         return None
-    if criterion == "sigma_level":
+    if criterion == SIGMA_LEVEL:
         if not 0.0 < t < 1e6:
             return None
         return NormalDist().inv_cdf(1.0 - t / 1e6) + 1.5
@@ -532,9 +579,9 @@ def published_limiting(
         c = min(holding, key=lambda x: x.level_met or 0)
         threshold = _next_threshold(c.criterion, level)
         if c.unstable:
-            return Limiting("stability", c.unstable[0], c.value, threshold, UNSTABLE)
-        if c.criterion == "sigma_level" and c.resolvable is not None and c.resolvable <= level:
-            raw_level = None if c.dpmo is None else level_met("sigma_level", c.dpmo)
+            return Limiting(STABILITY, c.unstable[0], c.value, threshold, UNSTABLE)
+        if c.criterion == SIGMA_LEVEL and c.resolvable is not None and c.resolvable <= level:
+            raw_level = None if c.dpmo is None else level_met(SIGMA_LEVEL, c.dpmo)
             if raw_level is not None and raw_level > level:
                 needed = c.opportunities_needed
                 return Limiting(c.criterion, c.subject, c.value, threshold, NOT_RESOLVABLE,
@@ -560,6 +607,6 @@ def published_limiting(
 
 def _judged(c: Criterion) -> float:
     """The value a criterion is compared on (DPMO for the sigma criterion)."""
-    if c.criterion == "sigma_level":
+    if c.criterion == SIGMA_LEVEL:
         return float(c.dpmo) if c.dpmo is not None else math.inf
     return float(c.value) if c.value is not None else -math.inf

@@ -1,6 +1,6 @@
 """The SPEC §7 series of one status document, derived once when the document arrives.
 
-The view keeps each line's series (and their exposition text) instead of the parsed document: a plant's parsed
+The view keeps each line's samples instead of the parsed document: a plant's parsed
 status documents are ~10⁶ small dicts and lists that the garbage collector would walk on every full
 collection (pauses of 100+ ms on the request path); tuples of floats and the raw bytes cost it nothing.
 """
@@ -8,9 +8,9 @@ collection (pauses of 100+ ms on the request path); tuples of floats and the raw
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+
+from cpkmon.alerts.model import LineStatusHead
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,89 +53,48 @@ LINE_FAMILIES = (CPK, PPK, CP, IN_CONTROL, FPY, RTY, SIGMA, GRADE, DPMO, LOSS)
 Row = tuple[tuple[str, ...], float]
 
 
-def _num(value: Any) -> float | None:
-    """A finite or infinite number from a document field; None for null, NaN, bools and junk."""
-    if isinstance(value, bool):
+def _num(value: float | None) -> float | None:
+    """A sample value from a typed document field: None for null and NaN (absent, not a sample)."""
+    if value is None or value != value:
         return None
-    if isinstance(value, int | float):
-        v = float(value)
-        return None if math.isnan(v) else v
-    if isinstance(value, str) and value.strip().lower() in {"inf", "+inf", "infinity", "+infinity"}:
-        return math.inf
-    return None
+    return float(value)
 
 
-def _fmt(value: float) -> str:
-    """Exposition float: ``+Inf``, ``-Inf``, ``NaN`` as Prometheus spells them; finite values exact (repr)."""
-    if value == math.inf:
-        return "+Inf"
-    if value == -math.inf:
-        return "-Inf"
-    if value != value:
-        return "NaN"
-    return repr(float(value))
+def line_rows(doc: LineStatusHead, line: str | None = None) -> dict[Family, list[Row]]:
+    """Every SPEC §7 sample a status document yields, by family (absent values left out).
 
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def line_rows(doc: dict[str, Any]) -> dict[Family, list[Row]]:
-    """Every SPEC §7 sample a status document yields, by family (absent values left out)."""
-    line = str(doc.get("line"))
+    The view validated the document against the document model (its projection :class:`LineStatusHead`), so
+    fields have their types here; only nulls and NaN are left to skip. ``line``: the id when the document
+    names none (the record's key)."""
+    line = doc.line or line or ""
     out: dict[Family, list[Row]] = {f: [] for f in LINE_FAMILIES}
-    for ch in doc.get("characteristics") or ():
-        if not isinstance(ch, dict) or not isinstance(ch.get("characteristic"), str):
-            continue
-        labels = (line, ch["characteristic"])
-        for fam, key in ((CPK, "cpk"), (PPK, "ppk"), (CP, "cp")):
-            v = _num(ch.get(key))
-            if v is not None:
-                out[fam].append((labels, v))
-        stable = ch.get("stable")
-        if isinstance(stable, bool):
-            out[IN_CONTROL].append((labels, 1.0 if stable else 0.0))
-    for st in doc.get("stations") or ():
-        if isinstance(st, dict) and isinstance(st.get("station"), str):
-            v = _num(st.get("first_pass_yield"))
-            if v is not None:
-                out[FPY].append(((line, st["station"]), v))
-    rty = _num(doc.get("rty"))
+    for ch in doc.characteristics:
+        labels = (line, ch.characteristic)
+        for fam, v in ((CPK, ch.cpk), (PPK, ch.ppk), (CP, ch.cp)):
+            num = _num(v)
+            if num is not None:
+                out[fam].append((labels, num))
+        if ch.stable is not None:
+            out[IN_CONTROL].append((labels, 1.0 if ch.stable else 0.0))
+    for st in doc.stations:
+        v = _num(st.first_pass_yield)
+        if v is not None:
+            out[FPY].append(((line, st.station), v))
+    rty = _num(doc.rty)
     if rty is not None:
         out[RTY].append(((line,), rty))
-    dpmo = _num(doc.get("dpmo"))
-    sigma = _num(doc.get("sigma_level"))
+    dpmo = _num(doc.dpmo)
+    sigma = _num(doc.sigma_level)
     if sigma is None and dpmo == 0.0:
         sigma = math.inf  # DPMO 0: Φ⁻¹(1) + 1.5 is +Inf; JSON cannot carry it, Prometheus can
     if sigma is not None:
         out[SIGMA].append(((line,), sigma))
     if dpmo is not None:
         out[DPMO].append(((line,), dpmo))
-    grade = doc.get("grade")
-    if isinstance(grade, dict):
-        level = _num(grade.get("level"))
-        if level is not None:
-            out[GRADE].append(((line,), level))
-    for kind in ("internal", "external"):
-        v = _num(doc.get(f"{kind}_loss_rate"))
-        if v is not None:
-            out[LOSS].append(((line, kind), v))
+    if doc.grade is not None:
+        out[GRADE].append(((line,), float(doc.grade.level)))
+    for kind, v in (("internal", doc.internal_loss_rate), ("external", doc.external_loss_rate)):
+        num = _num(v)
+        if num is not None:
+            out[LOSS].append(((line, kind), num))
     return out
-
-
-def render_rows(fam: Family, rows: Iterable[Row]) -> str:
-    name = fam.sample_name
-    parts = []
-    for labels, value in rows:
-        if fam.labels:
-            inner = ",".join(f'{k}="{_escape(v)}"' for k, v in zip(fam.labels, labels, strict=True))
-            parts.append(f"{name}{{{inner}}} {_fmt(value)}\n")
-        else:
-            parts.append(f"{name} {_fmt(value)}\n")
-    return "".join(parts)
-
-
-def line_series(doc: dict[str, Any]) -> tuple[dict[Family, list[Row]], dict[Family, str]]:
-    """A document's samples and their exposition text, by family."""
-    rows = line_rows(doc)
-    return rows, {f: render_rows(f, r) for f, r in rows.items()}

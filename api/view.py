@@ -26,8 +26,10 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from pydantic import ValidationError
 
-from cpkmon.api.series import Family, Row, line_series
+from cpkmon.alerts.model import ALERT_ADAPTER, AckRecord, LineRow, LineStatus, LineStatusHead, SpecDocument
+from cpkmon.api.series import Family, Row, line_rows
 from cpkmon.kafka_security import BrokerConnectionError, aiokafka_kwargs, check_broker
 from cpkmon.settings import Settings
 from cpkmon.topics import ensure_topics
@@ -52,28 +54,9 @@ def _loads(value: bytes) -> Any:
         return json.loads(value)
 
 
-def _grade_ref(grade: Any) -> dict[str, Any] | None:
-    if isinstance(grade, dict) and isinstance(grade.get("level"), int):
-        return {"level": grade["level"], "name": grade.get("name")}
-    return None
-
-
-def _jsonable_number(value: Any) -> float | int | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return value
-
-
-def line_row(doc: dict[str, Any]) -> dict[str, Any]:
+def line_row(doc: LineStatus | LineStatusHead, line: str | None = None) -> dict[str, Any]:
     """The list row of a status document (``GET /api/v1/lines``, SSE ``status`` events)."""
-    return {
-        "line": doc.get("line"),
-        "grade": _grade_ref(doc.get("grade")),
-        "cpk": _jsonable_number(doc.get("cpk")),
-        "rty": _jsonable_number(doc.get("rty")),
-        "sigma_level": _jsonable_number(doc.get("sigma_level")),
-        "updated_at": doc.get("updated_at") if isinstance(doc.get("updated_at"), str) else None,
-    }
+    return LineRow.of(doc, line).model_dump()
 
 
 @dataclass(slots=True)
@@ -86,7 +69,6 @@ class LineEntry:
     etag: str
     row: dict[str, Any]
     series: dict[Family, list[Row]]
-    text: dict[Family, str]
 
     @property
     def doc(self) -> dict[str, Any]:
@@ -464,22 +446,21 @@ class View:
         old = self.lines.get(line)
         if old is not None and old.body == value:
             return False
-        try:
-            doc = orjson.loads(value)
-            body = value
-        except orjson.JSONDecodeError:
+        body = value
+        if b"Infinity" in value or b"NaN" in value:  # not JSON: serve valid JSON (orjson writes null)
             try:
-                doc = json.loads(value)  # e.g. Infinity: serve valid JSON (orjson writes null for it)
-                body = orjson.dumps(doc)
+                body = orjson.dumps(json.loads(value))
             except ValueError:
                 self.stats.malformed[STATUS] += 1
                 return False
-        if not isinstance(doc, dict):
+        try:
+            # the document model, validated straight from the bytes: only the fields the API reads (its
+            # projection LineStatusHead), faster than decoding the whole document
+            head = LineStatusHead.model_validate_json(body)
+        except ValidationError:
             self.stats.malformed[STATUS] += 1
             return False
-        doc.setdefault("line", line)
-        series, text = line_series(doc)
-        self.lines[line] = LineEntry(line, body, etag_of(body), line_row(doc), series, text)
+        self.lines[line] = LineEntry(line, body, etag_of(body), line_row(head, line), line_rows(head, line))
         self.version += 1
         return True
 
@@ -491,8 +472,13 @@ class View:
         except ValueError:
             self.stats.malformed[ALERTS] += 1
             return None
-        alert_id = doc.get("alert_id") if isinstance(doc, dict) else None
-        if not isinstance(alert_id, str) or not alert_id:
+        try:
+            alert = ALERT_ADAPTER.validate_python(doc)  # the document model (a union on ``type``)
+        except ValidationError:
+            self.stats.malformed[ALERTS] += 1
+            return None
+        alert_id, line, kind = alert.alert_id, alert.line, alert.type
+        if not alert_id:
             self.stats.malformed[ALERTS] += 1
             return None
         seen = self.alerts.get(alert_id)
@@ -501,14 +487,11 @@ class View:
             if partition < seen.partition:
                 self._relocate(seen, partition, rec)
             return None
-        line = doc.get("line") if isinstance(doc.get("line"), str) else None
-        kind = doc.get("type") if isinstance(doc.get("type"), str) else None
         entry = AlertEntry(alert_id, partition, rec.offset, int(rec.timestamp or 0), line, kind, doc)
         self.alerts[alert_id] = entry
         self._by_partition.setdefault(partition, []).append(entry)
         self._offsets.setdefault(partition, []).append(rec.offset)
-        if line is not None and kind is not None:
-            self.alert_counts[(line, kind)] += 1
+        self.alert_counts[(line, kind)] += 1
         return entry
 
     def _relocate(self, entry: AlertEntry, partition: int, rec: ConsumerRecord[bytes, bytes]) -> None:
@@ -537,18 +520,19 @@ class View:
         except ValueError:
             self.stats.malformed[ACKS] += 1
             return None
-        if not isinstance(doc, dict):
+        if isinstance(doc, dict) and "alert_id" not in doc and key:
+            doc["alert_id"] = key  # an ack record names its alert by its key too
+        try:
+            record = AckRecord.model_validate(doc)
+        except ValidationError:
             self.stats.malformed[ACKS] += 1
             return None
-        alert_id = doc.get("alert_id") if isinstance(doc.get("alert_id"), str) else key
-        by, at = doc.get("by"), doc.get("at")
-        if not alert_id or not isinstance(by, str) or not isinstance(at, str):
+        if not record.alert_id:
             self.stats.malformed[ACKS] += 1
             return None
-        comment = doc.get("comment") if isinstance(doc.get("comment"), str) else None
-        ack = {"by": by, "at": at, "comment": comment}
-        self.acks[alert_id] = ack  # last writer wins (one key, one partition: a total order)
-        return {"alert_id": alert_id, **ack}
+        ack = {"by": record.by, "at": record.at, "comment": record.comment}
+        self.acks[record.alert_id] = ack  # last writer wins (one key, one partition: a total order)
+        return {"alert_id": record.alert_id, **ack}
 
     def _apply_spec(self, rec: ConsumerRecord[bytes, bytes]) -> None:
         key = rec.key.decode("utf-8", "replace") if rec.key else ""
@@ -561,19 +545,17 @@ class View:
         except ValueError:
             self.stats.malformed[SPECS] += 1
             return
-        if not isinstance(doc, dict):
+        if isinstance(doc, dict) and "command" in doc:  # an old control record (rebaseline), not a spec
+            return
+        if isinstance(doc, dict):  # the key names the spec when the body does not
+            doc.setdefault("line", line)
+            doc.setdefault("characteristic", characteristic)
+        try:
+            spec = SpecDocument.model_validate(doc)  # what the worker accepts (it dead-letters the rest)
+        except ValidationError:
             self.stats.malformed[SPECS] += 1
             return
-        if "command" in doc:  # a control record (rebaseline) for the worker, not a spec
-            return
-        line = doc.get("line") if isinstance(doc.get("line"), str) else line
-        characteristic = (
-            doc.get("characteristic") if isinstance(doc.get("characteristic"), str) else characteristic
-        )
-        if not line or not characteristic:
-            self.stats.malformed[SPECS] += 1
-            return
-        self.specs[(line, characteristic)] = SpecEntry(line, characteristic, doc)
+        self.specs[(spec.line, spec.characteristic)] = SpecEntry(spec.line, spec.characteristic, doc)
 
     # --- notifying SSE clients ---------------------------------------------------------------------------
     def subscribe(

@@ -1,18 +1,18 @@
 // cpkmon control room — vanilla ES module, no build step, no external requests.
 // Every piece of data reaches the DOM through textContent / setAttribute (never innerHTML).
 
+import {
+  ACK, ALERT, ALERT_TYPES, CHARACTERISTIC, CONTROL, CRITERION, GRADE, HISTOGRAM, LEVELS, LIMITING, POINT, ROW,
+  STABILITY, STATES, STATION, STATUS, VIOLATION,
+} from './fields.js';
+
 const API = '/api/v1';
 const KEY_STORE = 'cpkmon.apiKey';
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
-// SPEC §5 ladder (names are the contract; the status document may carry name_zh, this is the fallback).
-const LEVELS = [
-  { level: 1, name: 'experience', zh: '经验级' },
-  { level: 2, name: 'inspection', zh: '检验级' },
-  { level: 3, name: 'assurance', zh: '保证级' },
-  { level: 4, name: 'prevention', zh: '预防级' },
-  { level: 5, name: 'excellence', zh: '卓越级' },
-];
+// SPEC §5 ladder (names are the contract; the status document may carry name_zh, this is the fallback) and
+// every document field name the page reads come from the document model (cpkmon/alerts/model.py), generated
+// into fields.js: `doc[STATUS.cpk]` rather than `doc.cpk`, so a renamed field fails a test, not the page.
 
 // Nelson tests (SPEC §4.1, Minitab defaults).
 const RULES = {
@@ -117,12 +117,12 @@ function timeEl(t, cls) {
 }
 
 function levelInfo(grade) {
-  if (!grade || !isNum(grade.level)) return null;
-  const base = LEVELS.find((l) => l.level === grade.level) || {};
+  if (!grade || !isNum(grade[GRADE.level])) return null;
+  const base = LEVELS.find((l) => l.level === grade[GRADE.level]) || {};
   return {
-    level: grade.level,
-    name: grade.name || base.name || `level ${grade.level}`,
-    zh: grade.name_zh || grade.chinese || base.zh || '',
+    level: grade[GRADE.level],
+    name: grade[GRADE.name] || base.name || `level ${grade[GRADE.level]}`,
+    zh: grade[GRADE.name_zh] || grade.chinese || base.zh || '',
   };
 }
 
@@ -136,7 +136,7 @@ const CRITERIA = {
   internal_loss: { label: 'internal loss', f: (v) => pct(v, 2), cmp: '<' },
   external_loss_rate: { label: 'external loss', f: (v) => pct(v, 2), cmp: '<' },
   external_loss: { label: 'external loss', f: (v) => pct(v, 2), cmp: '<' },
-  stability: { label: 'stability', f: (v) => (v === true ? 'stable' : v === false ? 'unstable' : String(v ?? '—')), cmp: '' },
+  [STABILITY]: { label: 'stability', f: (v) => (v === true ? 'stable' : v === false ? 'unstable' : String(v ?? '—')), cmp: '' },
 };
 
 function criterion(name) {
@@ -145,11 +145,11 @@ function criterion(name) {
 
 /** "Cpk 1.21 at bore_diameter · needs ≥ 1.33" as DOM nodes. */
 function limitingNodes(lim) {
-  if (!lim || !lim.criterion) return [h('span', { class: 'muted' }, 'no limiting criterion')];
-  const c = criterion(lim.criterion);
-  const out = [h('span', { class: 'lim-crit' }, c.label), ' ', h('span', { class: 'lim-val' }, c.f(lim.value))];
-  if (lim.subject) out.push(' at ', h('span', { class: 'lim-subj' }, String(lim.subject)));
-  if (lim.threshold != null) out.push(h('span', { class: 'lim-need' }, ` · needs ${c.cmp} ${c.f(lim.threshold)}`.replace('  ', ' ')));
+  if (!lim || !lim[LIMITING.criterion]) return [h('span', { class: 'muted' }, 'no limiting criterion')];
+  const c = criterion(lim[LIMITING.criterion]);
+  const out = [h('span', { class: 'lim-crit' }, c.label), ' ', h('span', { class: 'lim-val' }, c.f(lim[LIMITING.value]))];
+  if (lim[LIMITING.subject]) out.push(' at ', h('span', { class: 'lim-subj' }, String(lim[LIMITING.subject])));
+  if (lim[LIMITING.threshold] != null) out.push(h('span', { class: 'lim-need' }, ` · needs ${c.cmp} ${c.f(lim[LIMITING.threshold])}`.replace('  ', ' ')));
   return out;
 }
 
@@ -172,8 +172,8 @@ function gradeChip(grade) {
 }
 
 function stability(detail) {
-  if (!detail || !Array.isArray(detail.characteristics)) return null;
-  const flags = detail.characteristics.map((c) => c.stable);
+  if (!detail || !Array.isArray(detail[STATUS.characteristics])) return null;
+  const flags = detail[STATUS.characteristics].map((c) => c[CHARACTERISTIC.stable]);
   if (flags.some((f) => f === false)) return 'unstable';
   if (flags.some((f) => f === true)) return 'stable';
   return 'pending';
@@ -202,8 +202,8 @@ function sortedLines() {
 function renderTile(line) {
   const row = state.lines.get(line);
   const detail = state.details.get(line);
-  const g = levelInfo(row.grade);
-  const lim = detail ? detail.limiting : undefined;
+  const g = levelInfo(row[ROW.grade]);
+  const lim = detail ? detail[STATUS.limiting] : undefined;
   const tile = h('article', {
     class: `tile lvl-${g ? g.level : 'none'}${state.open === line ? ' open' : ''}`,
     'data-line': line,
@@ -221,13 +221,13 @@ function renderTile(line) {
     },
   },
   h('div', { class: 'tile-head' }, h('h3', { class: 'tile-line', title: line }, line), stabilityPill(stability(detail))),
-  gradeBadge(row.grade),
+  gradeBadge(row[ROW.grade]),
   h('dl', { class: 'metrics' },
-    h('div', { class: 'm m-cpk' }, h('dt', {}, 'Cpk'), h('dd', {}, fmt(row.cpk))),
-    h('div', { class: 'm m-rty' }, h('dt', {}, 'RTY'), h('dd', {}, pct(row.rty))),
-    h('div', { class: 'm m-sigma' }, h('dt', {}, 'σ level'), h('dd', {}, sig(row.sigma_level)))),
+    h('div', { class: 'm m-cpk' }, h('dt', {}, 'Cpk'), h('dd', {}, fmt(row[ROW.cpk]))),
+    h('div', { class: 'm m-rty' }, h('dt', {}, 'RTY'), h('dd', {}, pct(row[ROW.rty]))),
+    h('div', { class: 'm m-sigma' }, h('dt', {}, 'σ level'), h('dd', {}, sig(row[ROW.sigma_level])))),
   h('p', { class: 'limiting' }, lim === undefined ? h('span', { class: 'muted' }, '…') : limitingNodes(lim)),
-  h('p', { class: 'updated' }, 'updated ', timeEl(row.updated_at)));
+  h('p', { class: 'updated' }, 'updated ', timeEl(row[ROW.updated_at])));
   const old = document.querySelector(`.tile[data-line="${CSS.escape(line)}"]`);
   if (old) {
     if (old.classList.contains('flash')) tile.classList.add('flash');
@@ -312,7 +312,7 @@ async function refreshDetail(line) {
     const doc = await getJSON(`/lines/${encodeURIComponent(line)}`);
     state.details.set(line, doc);
     const row = state.lines.get(line) || {};
-    state.lines.set(line, { ...row, line, grade: doc.grade, cpk: doc.cpk, rty: doc.rty, sigma_level: doc.sigma_level, updated_at: doc.updated_at ?? row.updated_at });
+    state.lines.set(line, { ...row, line, grade: doc[STATUS.grade], cpk: doc[STATUS.cpk], rty: doc[STATUS.rty], sigma_level: doc[STATUS.sigma_level], updated_at: doc[STATUS.updated_at] ?? row[ROW.updated_at] });
     renderTile(line);
     if (state.open === line) renderDetail(line);
   } catch (err) {
@@ -334,24 +334,24 @@ function renderDetail(line) {
   const doc = state.details.get(line);
   const box = $('detail');
   if (!doc) return;
-  const chars = Array.isArray(doc.characteristics) ? doc.characteristics : [];
-  const stations = Array.isArray(doc.stations) ? doc.stations : [];
-  const criteria = Array.isArray(doc.criteria) ? doc.criteria : [];
+  const chars = Array.isArray(doc[STATUS.characteristics]) ? doc[STATUS.characteristics] : [];
+  const stations = Array.isArray(doc[STATUS.stations]) ? doc[STATUS.stations] : [];
+  const criteria = Array.isArray(doc[STATUS.criteria]) ? doc[STATUS.criteria] : [];
   const view = h('div', { class: 'detail-inner', 'data-line': line },
     h('header', { class: 'detail-head' },
       h('h2', { class: 'detail-title' }, h('span', { class: 'muted' }, 'line '), line),
-      gradeBadge(doc.grade, 'big'),
+      gradeBadge(doc[STATUS.grade], 'big'),
       h('div', { class: 'detail-limiting' },
-        h('div', {}, h('span', { class: 'muted' }, 'limiting '), limitingNodes(doc.limiting)),
-        h('div', { class: 'muted small' }, 'updated ', timeEl(doc.updated_at), ` · ${chars.length} characteristic${chars.length === 1 ? '' : 's'} · ${stations.length} station${stations.length === 1 ? '' : 's'}`)),
+        h('div', {}, h('span', { class: 'muted' }, 'limiting '), limitingNodes(doc[STATUS.limiting])),
+        h('div', { class: 'muted small' }, 'updated ', timeEl(doc[STATUS.updated_at]), ` · ${chars.length} characteristic${chars.length === 1 ? '' : 's'} · ${stations.length} station${stations.length === 1 ? '' : 's'}`)),
       h('button', { type: 'button', class: 'close', title: 'close (Esc)', 'aria-label': 'close line detail', onclick: () => openLine(null) }, '✕')),
     h('dl', { class: 'metrics wide' },
-      metric('Cpk', fmt(doc.cpk)),
-      metric('RTY', pct(doc.rty)),
-      metric('σ level', sig(doc.sigma_level)),
-      metric('DPMO', dpmo(doc.dpmo)),
-      metric('internal loss', pct(doc.internal_loss_rate, 2)),
-      metric('external loss', pct(doc.external_loss_rate, 2))),
+      metric('Cpk', fmt(doc[STATUS.cpk])),
+      metric('RTY', pct(doc[STATUS.rty])),
+      metric('σ level', sig(doc[STATUS.sigma_level])),
+      metric('DPMO', dpmo(doc[STATUS.dpmo])),
+      metric('internal loss', pct(doc[STATUS.internal_loss_rate], 2)),
+      metric('external loss', pct(doc[STATUS.external_loss_rate], 2))),
     h('div', { class: 'chars' }, chars.length ? chars.map(charCard) : h('p', { class: 'empty' }, 'No characteristic has data yet.')),
     h('div', { class: 'detail-grid' },
       criteriaTable(criteria),
@@ -367,15 +367,15 @@ function criteriaTable(criteria) {
       h('thead', {}, h('tr', {}, h('th', {}, 'criterion'), h('th', { class: 'num' }, 'value'), h('th', {}, 'subject'),
         h('th', {}, 'meets'), h('th', { class: 'num' }, 'next level needs'))),
       h('tbody', {}, criteria.map((c) => {
-        const k = criterion(c.criterion);
-        const assessed = c.assessed !== false;
-        const met = isNum(c.met_level) ? LEVELS.find((l) => l.level === c.met_level) : null;
+        const k = criterion(c[CRITERION.criterion]);
+        const assessed = c[CRITERION.assessed] !== false;
+        const met = isNum(c[CRITERION.met_level]) ? LEVELS.find((l) => l.level === c[CRITERION.met_level]) : null;
         return h('tr', { class: assessed ? '' : 'not-assessed' },
           h('td', {}, k.label),
-          h('td', { class: 'num' }, assessed ? k.f(c.value) : 'not assessed'),
-          h('td', {}, c.subject == null ? '—' : String(c.subject)),
+          h('td', { class: 'num' }, assessed ? k.f(c[CRITERION.value]) : 'not assessed'),
+          h('td', {}, c[CRITERION.subject] == null ? '—' : String(c[CRITERION.subject])),
           h('td', {}, met ? h('span', { class: `chip lvl-${met.level}` }, `${met.level} ${met.name}`) : '—'),
-          h('td', { class: 'num' }, c.next_threshold == null ? '—' : `${k.cmp} ${k.f(c.next_threshold)}`));
+          h('td', { class: 'num' }, c[CRITERION.next_threshold] == null ? '—' : `${k.cmp} ${k.f(c[CRITERION.next_threshold])}`));
       }))));
 }
 
@@ -383,68 +383,68 @@ function stationsBlock(stations) {
   return h('section', { class: 'stations' }, h('h3', {}, 'First-pass yield by station'),
     stations.length
       ? h('ol', { class: 'fpy' }, stations.map((st) => {
-        const y = st.first_pass_yield;
+        const y = st[STATION.first_pass_yield];
         const w = isNum(y) ? Math.max(0, Math.min(1, y)) : 0;
         const fill = h('span', { class: `fpy-fill ${isNum(y) && y < 0.9 ? 'bad' : isNum(y) && y < 0.97 ? 'warn' : 'good'}` });
         fill.style.width = `${(w * 100).toFixed(2)}%`; // CSSOM, allowed by the page's CSP (no inline style attributes)
-        return h('li', { class: 'fpy-row', 'data-station': st.station },
-          h('span', { class: 'fpy-name' }, String(st.station)),
+        return h('li', { class: 'fpy-row', 'data-station': st[STATION.station] },
+          h('span', { class: 'fpy-name' }, String(st[STATION.station])),
           h('span', { class: 'fpy-bar', role: 'img', 'aria-label': `FPY ${pct(y)}` }, fill),
           h('span', { class: 'fpy-val' }, pct(y)),
-          h('span', { class: 'fpy-units muted' }, `${int(st.units)} units · ${int(st.units_total)} total`));
+          h('span', { class: 'fpy-units muted' }, `${int(st[STATION.units])} units · ${int(st[STATION.units_total])} total`));
       }))
       : h('p', { class: 'muted' }, 'No inspections yet.'));
 }
 
 function charCard(c) {
-  const ch = CHARTS[c.control?.chart] || (c.subgroup_size === 1 ? CHARTS.i_mr : CHARTS.xbar_r);
-  const points = Array.isArray(c.points) ? c.points : [];
-  const violations = Array.isArray(c.violations) ? c.violations : [];
-  const dec = decimalsFor(c.sigma_overall || c.sigma_within || (isNum(c.usl) && isNum(c.lsl) ? (c.usl - c.lsl) / 6 : null));
-  const st = c.stable === false ? 'unstable' : c.stable === true ? 'stable' : 'pending';
-  const insufficient = c.state === 'insufficient_data';
+  const ch = CHARTS[c[CHARACTERISTIC.control]?.[CONTROL.chart]] || (c[CHARACTERISTIC.subgroup_size] === 1 ? CHARTS.i_mr : CHARTS.xbar_r);
+  const points = Array.isArray(c[CHARACTERISTIC.points]) ? c[CHARACTERISTIC.points] : [];
+  const violations = Array.isArray(c[CHARACTERISTIC.violations]) ? c[CHARACTERISTIC.violations] : [];
+  const dec = decimalsFor(c[CHARACTERISTIC.sigma_overall] || c[CHARACTERISTIC.sigma_within] || (isNum(c[CHARACTERISTIC.usl]) && isNum(c[CHARACTERISTIC.lsl]) ? (c[CHARACTERISTIC.usl] - c[CHARACTERISTIC.lsl]) / 6 : null));
+  const st = c[CHARACTERISTIC.stable] === false ? 'unstable' : c[CHARACTERISTIC.stable] === true ? 'stable' : 'pending';
+  const insufficient = c[CHARACTERISTIC.state] === STATES.INSUFFICIENT_DATA;
   // Which chart a rule fired on comes from the violations; a point's own `rules` is the fallback for points
   // whose violations have aged out of the list.
-  const rViol = new Set(violations.filter((v) => v.chart === 'r').map((v) => v.seq));
+  const rViol = new Set(violations.filter((v) => v[VIOLATION.chart] === 'r').map((v) => v[VIOLATION.seq]));
   const xViol = new Map();
   for (const v of violations) {
-    if (v.chart === 'r') continue;
-    if (!xViol.has(v.seq)) xViol.set(v.seq, []);
-    if (!xViol.get(v.seq).includes(v.rule)) xViol.get(v.seq).push(v.rule);
+    if (v[VIOLATION.chart] === 'r') continue;
+    if (!xViol.has(v[VIOLATION.seq])) xViol.set(v[VIOLATION.seq], []);
+    if (!xViol.get(v[VIOLATION.seq]).includes(v[VIOLATION.rule])) xViol.get(v[VIOLATION.seq]).push(v[VIOLATION.rule]);
   }
-  const listed = new Set(violations.map((v) => v.seq));
-  const xRules = (p) => xViol.get(p.seq) || (listed.has(p.seq) ? [] : Array.isArray(p.rules) ? p.rules : []);
-  const ci = Array.isArray(c.cpk_ci) ? c.cpk_ci : null;
-  const ctl = c.control || {};
-  return h('article', { class: 'char', 'data-characteristic': c.characteristic },
+  const listed = new Set(violations.map((v) => v[VIOLATION.seq]));
+  const xRules = (p) => xViol.get(p[POINT.seq]) || (listed.has(p[POINT.seq]) ? [] : Array.isArray(p[POINT.rules]) ? p[POINT.rules] : []);
+  const ci = Array.isArray(c[CHARACTERISTIC.cpk_ci]) ? c[CHARACTERISTIC.cpk_ci] : null;
+  const ctl = c[CHARACTERISTIC.control] || {};
+  return h('article', { class: 'char', 'data-characteristic': c[CHARACTERISTIC.characteristic] },
     h('header', { class: 'char-head' },
-      h('h3', {}, String(c.characteristic), c.station ? h('span', { class: 'muted' }, ` @ ${c.station}`) : null),
+      h('h3', {}, String(c[CHARACTERISTIC.characteristic]), c[CHARACTERISTIC.station] ? h('span', { class: 'muted' }, ` @ ${c[CHARACTERISTIC.station]}`) : null),
       h('span', { class: 'pill chart-kind' }, ch.name),
       stabilityPill(st),
-      insufficient ? h('span', { class: 'pill insufficient' }, `insufficient data · ${int(c.subgroups)} subgroups`) : null,
-      h('span', { class: 'char-spec muted' }, `spec ${fmt(c.lsl, dec)} … ${fmt(c.usl, dec)}${isNum(c.target) ? ` · target ${fmt(c.target, dec)}` : ''}`)),
+      insufficient ? h('span', { class: 'pill insufficient' }, `insufficient data · ${int(c[CHARACTERISTIC.subgroups])} subgroups`) : null,
+      h('span', { class: 'char-spec muted' }, `spec ${fmt(c[CHARACTERISTIC.lsl], dec)} … ${fmt(c[CHARACTERISTIC.usl], dec)}${isNum(c[CHARACTERISTIC.target]) ? ` · target ${fmt(c[CHARACTERISTIC.target], dec)}` : ''}`)),
     h('dl', { class: 'indices' },
-      metric('Cp', fmt(c.cp)),
-      metric('Cpk', fmt(c.cpk), 'key'),
+      metric('Cp', fmt(c[CHARACTERISTIC.cp])),
+      metric('Cpk', fmt(c[CHARACTERISTIC.cpk]), 'key'),
       metric('95 % CI', ci && isNum(ci[0]) ? `${fmt(ci[0])} – ${fmt(ci[1])}` : '—'),
-      metric('Pp', fmt(c.pp)),
-      metric('Ppk', fmt(c.ppk), 'key'),
-      metric('Cpm', fmt(c.cpm)),
-      metric('mean', fmt(c.mean, dec)),
-      metric('σ within', fmt(c.sigma_within, dec + 1)),
-      metric('σ overall', fmt(c.sigma_overall, dec + 1)),
-      metric('n', int(c.n))),
+      metric('Pp', fmt(c[CHARACTERISTIC.pp])),
+      metric('Ppk', fmt(c[CHARACTERISTIC.ppk]), 'key'),
+      metric('Cpm', fmt(c[CHARACTERISTIC.cpm])),
+      metric('mean', fmt(c[CHARACTERISTIC.mean], dec)),
+      metric('σ within', fmt(c[CHARACTERISTIC.sigma_within], dec + 1)),
+      metric('σ overall', fmt(c[CHARACTERISTIC.sigma_overall], dec + 1)),
+      metric('n', int(c[CHARACTERISTIC.n]))),
     h('div', { class: 'char-charts' },
       h('figure', { class: 'cc' },
         controlChart({
-          kind: 'x', label: `${ch.x} chart`, points, value: (p) => p.x,
-          center: ctl.center, ucl: ctl.ucl, lcl: ctl.lcl, lsl: c.lsl, usl: c.usl, target: c.target,
+          kind: 'x', label: `${ch.x} chart`, points, value: (p) => p[POINT.x],
+          center: ctl[CONTROL.center], ucl: ctl[CONTROL.ucl], lcl: ctl[CONTROL.lcl], lsl: c[CHARACTERISTIC.lsl], usl: c[CHARACTERISTIC.usl], target: c[CHARACTERISTIC.target],
           marked: (p) => xRules(p).length > 0, rules: xRules, dec, height: 220,
         }),
         controlChart({
-          kind: 'r', label: `${ch.r} chart`, points, value: (p) => p.r,
-          center: ctl.range_center, ucl: ctl.range_ucl, lcl: ctl.range_lcl,
-          marked: (p) => rViol.has(p.seq), rules: () => [1], dec: dec + 1, height: 130,
+          kind: 'r', label: `${ch.r} chart`, points, value: (p) => p[POINT.r],
+          center: ctl[CONTROL.range_center], ucl: ctl[CONTROL.range_ucl], lcl: ctl[CONTROL.range_lcl],
+          marked: (p) => rViol.has(p[POINT.seq]), rules: () => [1], dec: dec + 1, height: 130,
         })),
       h('figure', { class: 'hist' }, histogram(c, dec))),
     violationsList(violations, ch, dec));
@@ -455,19 +455,19 @@ function violationsList(violations, ch, dec) {
   if (!violations.length) return null;
   const groups = new Map();
   for (const v of violations) {
-    const k = `${v.seq}/${v.chart}`;
+    const k = `${v[VIOLATION.seq]}/${v[VIOLATION.chart]}`;
     if (!groups.has(k)) groups.set(k, { ...v, rules: [] });
     const g = groups.get(k);
-    if (!g.rules.includes(v.rule)) g.rules.push(v.rule);
-    if (v.rule === 1) g.limit = v.limit;
+    if (!g.rules.includes(v[VIOLATION.rule])) g.rules.push(v[VIOLATION.rule]);
+    if (v[VIOLATION.rule] === 1) g.limit = v[VIOLATION.limit];
   }
   const recent = [...groups.values()].sort((a, b) => (b.seq ?? 0) - (a.seq ?? 0)).slice(0, 4);
   const more = groups.size - recent.length;
   return h('ul', { class: 'violations' },
     recent.map((v) => h('li', {},
-      h('b', {}, `${v.chart === 'r' ? ch.r : ch.x} `), `subgroup ${v.subgroup ?? v.seq} `,
+      h('b', {}, `${v[VIOLATION.chart] === 'r' ? ch.r : ch.x} `), `subgroup ${v[VIOLATION.subgroup] ?? v[VIOLATION.seq]} `,
       v.rules.sort((a, b) => a - b).map((r, i) => [i ? ', ' : '', h('span', { class: 'v-rule' }, `rule ${r}`), ` ${RULES[r] || ''}`]),
-      h('span', { class: 'muted' }, ` · value ${fmt(v.value, dec)}${isNum(v.limit) ? ` vs ${fmt(v.limit, dec)}` : ''} · `), timeEl(v.event_time))),
+      h('span', { class: 'muted' }, ` · value ${fmt(v[VIOLATION.value], dec)}${isNum(v[VIOLATION.limit]) ? ` vs ${fmt(v[VIOLATION.limit], dec)}` : ''} · `), timeEl(v[VIOLATION.event_time]))),
     more > 0 ? h('li', { class: 'muted' }, `… and ${more} earlier`) : null);
 }
 
@@ -576,8 +576,8 @@ function controlChart(o) {
     const bad = o.marked(p);
     const cx = x(i);
     const cy = y(o.value(p));
-    const dot = s('circle', { class: bad ? 'pt violation' : 'pt', cx: cx.toFixed(1), cy: cy.toFixed(1), r: bad ? 5.5 : 3.6, 'data-seq': p.seq },
-      s('title', {}, `#${p.seq} · subgroup ${p.subgroup ?? ''} · ${when(p.event_time)} · n=${p.n ?? ''} · ${o.kind === 'x' ? 'x' : 'r'}=${fmt(o.value(p), o.dec)}${bad ? ` · rule ${o.rules(p).join(', ')}` : ''}`));
+    const dot = s('circle', { class: bad ? 'pt violation' : 'pt', cx: cx.toFixed(1), cy: cy.toFixed(1), r: bad ? 5.5 : 3.6, 'data-seq': p[POINT.seq] },
+      s('title', {}, `#${p[POINT.seq]} · subgroup ${p[POINT.subgroup] ?? ''} · ${when(p[POINT.event_time])} · n=${p[POINT.n] ?? ''} · ${o.kind === 'x' ? 'x' : 'r'}=${fmt(o.value(p), o.dec)}${bad ? ` · rule ${o.rules(p).join(', ')}` : ''}`));
     dots.append(dot);
     const tag = bad && o.kind === 'x' ? o.rules(p).join(',') : '';
     if (tag && tag !== prevTag) { // label a run of points with the same rules once, at its start
@@ -614,9 +614,9 @@ function histogram(c, dec) {
   const W = 380;
   const H = 350;
   const m = { l: 14, r: 14, t: 50, b: 62 };
-  const hg = c.histogram && typeof c.histogram === 'object' ? c.histogram : null;
-  const edges = hg && Array.isArray(hg.edges) ? hg.edges.filter(isNum) : [];
-  const counts = hg && Array.isArray(hg.counts) ? hg.counts.map((v) => (isNum(v) ? v : 0)) : [];
+  const hg = c[CHARACTERISTIC.histogram] && typeof c[CHARACTERISTIC.histogram] === 'object' ? c[CHARACTERISTIC.histogram] : null;
+  const edges = hg && Array.isArray(hg[HISTOGRAM.edges]) ? hg[HISTOGRAM.edges].filter(isNum) : [];
+  const counts = hg && Array.isArray(hg[HISTOGRAM.counts]) ? hg[HISTOGRAM.counts].map((v) => (isNum(v) ? v : 0)) : [];
   const ok = edges.length >= 2 && counts.length === edges.length - 1;
   const n = ok ? counts.reduce((a, b) => a + b, 0) : 0;
   const svg = s('svg', { class: 'histogram', viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': 'capability histogram of individual values', 'data-values': n, 'data-bins': ok ? counts.length : 0 });
@@ -627,11 +627,11 @@ function histogram(c, dec) {
   }
   const first = edges[0];
   const last = edges[edges.length - 1];
-  const mu = isNum(c.mean) ? c.mean : (first + last) / 2;
-  const sw = isNum(c.sigma_within) && c.sigma_within > 0 ? c.sigma_within : null;
-  const so = isNum(c.sigma_overall) && c.sigma_overall > 0 ? c.sigma_overall : null;
+  const mu = isNum(c[CHARACTERISTIC.mean]) ? c[CHARACTERISTIC.mean] : (first + last) / 2;
+  const sw = isNum(c[CHARACTERISTIC.sigma_within]) && c[CHARACTERISTIC.sigma_within] > 0 ? c[CHARACTERISTIC.sigma_within] : null;
+  const so = isNum(c[CHARACTERISTIC.sigma_overall]) && c[CHARACTERISTIC.sigma_overall] > 0 ? c[CHARACTERISTIC.sigma_overall] : null;
   const wide = Math.max(sw || 0, so || 0);
-  const candidates = [first, last, c.lsl, c.usl, c.target].filter(isNum);
+  const candidates = [first, last, c[CHARACTERISTIC.lsl], c[CHARACTERISTIC.usl], c[CHARACTERISTIC.target]].filter(isNum);
   if (wide) candidates.push(mu - 3.5 * wide, mu + 3.5 * wide);
   let lo = Math.min(...candidates);
   let hi = Math.max(...candidates);
@@ -639,7 +639,7 @@ function histogram(c, dec) {
   lo -= padX;
   hi += padX;
 
-  const bw = isNum(hg.bin_width) && hg.bin_width > 0 ? hg.bin_width : (last - first) / counts.length;
+  const bw = isNum(hg[HISTOGRAM.bin_width]) && hg[HISTOGRAM.bin_width] > 0 ? hg[HISTOGRAM.bin_width] : (last - first) / counts.length;
   const scale = n * bw; // density → expected count per bin
   const curves = [];
   if (sw) curves.push(['within', sw]);
@@ -653,8 +653,8 @@ function histogram(c, dec) {
   const base = y(0);
 
   // out-of-spec regions
-  if (isNum(c.lsl) && c.lsl > lo) svg.append(s('rect', { class: 'oos', x: m.l, y: m.t, width: x(c.lsl) - m.l, height: base - m.t }));
-  if (isNum(c.usl) && c.usl < hi) svg.append(s('rect', { class: 'oos', x: x(c.usl), y: m.t, width: W - m.r - x(c.usl), height: base - m.t }));
+  if (isNum(c[CHARACTERISTIC.lsl]) && c[CHARACTERISTIC.lsl] > lo) svg.append(s('rect', { class: 'oos', x: m.l, y: m.t, width: x(c[CHARACTERISTIC.lsl]) - m.l, height: base - m.t }));
+  if (isNum(c[CHARACTERISTIC.usl]) && c[CHARACTERISTIC.usl] < hi) svg.append(s('rect', { class: 'oos', x: x(c[CHARACTERISTIC.usl]), y: m.t, width: W - m.r - x(c[CHARACTERISTIC.usl]), height: base - m.t }));
 
   // the worker puts the spec limits on bin edges, so a bar is wholly in or wholly out of spec
   const bars = s('g', { class: 'bars' });
@@ -662,7 +662,7 @@ function histogram(c, dec) {
     if (!k) return;
     const a = edges[i];
     const b = edges[i + 1];
-    const out = (isNum(c.lsl) && b <= c.lsl) || (isNum(c.usl) && a >= c.usl);
+    const out = (isNum(c[CHARACTERISTIC.lsl]) && b <= c[CHARACTERISTIC.lsl]) || (isNum(c[CHARACTERISTIC.usl]) && a >= c[CHARACTERISTIC.usl]);
     bars.append(s('rect', { class: out ? 'bar out' : 'bar', x: x(a) + 0.5, y: y(k), width: Math.max(1, x(b) - x(a) - 1), height: base - y(k), 'data-count': k },
       s('title', {}, `${fmt(a, dec)} – ${fmt(b, dec)}: ${k}${out ? ' (out of spec)' : ''}`)));
   });
@@ -684,17 +684,17 @@ function histogram(c, dec) {
     const anchor = px < m.l + 45 ? 'start' : px > W - m.r - 45 ? 'end' : 'middle';
     svg.append(s('text', { class: `lbl ${cls}`, x: px, y: m.t - 8 - row * 13, 'text-anchor': anchor }, `${name} ${fmt(v, dec)}`));
   };
-  vline(c.lsl, 'spec', 'LSL', 0);
-  vline(c.usl, 'spec', 'USL', 0);
-  vline(c.target, 'target', 'T', 1);
+  vline(c[CHARACTERISTIC.lsl], 'spec', 'LSL', 0);
+  vline(c[CHARACTERISTIC.usl], 'spec', 'USL', 0);
+  vline(c[CHARACTERISTIC.target], 'target', 'T', 1);
 
   // values beyond the limits, counted by the worker (a value on a limit is in spec)
   const oosText = [];
-  if (isNum(hg.below_lsl)) oosText.push(`< LSL ${hg.below_lsl}`);
-  if (isNum(hg.above_usl)) oosText.push(`> USL ${hg.above_usl}`);
+  if (isNum(hg[HISTOGRAM.below_lsl])) oosText.push(`< LSL ${hg[HISTOGRAM.below_lsl]}`);
+  if (isNum(hg[HISTOGRAM.above_usl])) oosText.push(`> USL ${hg[HISTOGRAM.above_usl]}`);
   if (oosText.length) {
-    const bad = (hg.below_lsl || 0) + (hg.above_usl || 0) > 0;
-    svg.append(s('text', { class: `oos-count${bad ? ' bad' : ''}`, x: W - m.r, y: 16, 'text-anchor': 'end', 'data-below': isNum(hg.below_lsl) ? hg.below_lsl : '', 'data-above': isNum(hg.above_usl) ? hg.above_usl : '' }, oosText.join(' · ')));
+    const bad = (hg[HISTOGRAM.below_lsl] || 0) + (hg[HISTOGRAM.above_usl] || 0) > 0;
+    svg.append(s('text', { class: `oos-count${bad ? ' bad' : ''}`, x: W - m.r, y: 16, 'text-anchor': 'end', 'data-below': isNum(hg[HISTOGRAM.below_lsl]) ? hg[HISTOGRAM.below_lsl] : '', 'data-above': isNum(hg[HISTOGRAM.above_usl]) ? hg[HISTOGRAM.above_usl] : '' }, oosText.join(' · ')));
   }
 
   svg.append(s('line', { class: 'axis', x1: m.l, x2: W - m.r, y1: base, y2: base }));
@@ -724,33 +724,33 @@ function histogram(c, dec) {
 
 function ackOf(a) {
   if (!a) return null;
-  const src = [a.ack, a.acknowledged, a.acknowledgement].find((v) => v && typeof v === 'object') || a;
-  const by = src.by ?? src.who ?? src.user ?? src.acked_by ?? src.ack_by ?? src.acknowledged_by;
-  const at = src.at ?? src.when ?? src.acked_at ?? src.ack_at ?? src.acknowledged_at ?? src.time;
+  const src = [a[ALERT.ack], a.acknowledged, a.acknowledgement].find((v) => v && typeof v === 'object') || a;
+  const by = src[ACK.by] ?? src.who ?? src.user ?? src.acked_by ?? src.ack_by ?? src.acknowledged_by;
+  const at = src[ACK.at] ?? src.when ?? src.acked_at ?? src.ack_at ?? src.acknowledged_at ?? src.time;
   if (by == null && at == null) return null;
-  return { by, at, comment: src.comment ?? null };
+  return { by, at, comment: src[ACK.comment] ?? null };
 }
 
 function alertTitle(a) {
-  return { grade_degraded: 'grade degraded', grade_recovered: 'grade recovered', out_of_control: 'out of control' }[a.type] || String(a.type || 'alert').replaceAll('_', ' ');
+  return { [ALERT_TYPES.GRADE_DEGRADED]: 'grade degraded', [ALERT_TYPES.GRADE_RECOVERED]: 'grade recovered', [ALERT_TYPES.OUT_OF_CONTROL]: 'out of control' }[a[ALERT.type]] || String(a[ALERT.type] || 'alert').replaceAll('_', ' ');
 }
 
 function alertBody(a) {
-  if (a.type === 'grade_degraded' || a.type === 'grade_recovered' || a.from_grade || a.to_grade) {
+  if (a[ALERT.type] === ALERT_TYPES.GRADE_DEGRADED || a[ALERT.type] === ALERT_TYPES.GRADE_RECOVERED || a[ALERT.from_grade] || a[ALERT.to_grade]) {
     return [
-      h('p', { class: 'a-grades' }, gradeChip(a.from_grade), h('span', { class: 'arrow', 'aria-label': 'to' }, ' → '), gradeChip(a.to_grade)),
-      h('p', { class: 'a-detail' }, limitingNodes(a.limiting)),
-      h('p', { class: 'a-metrics muted' }, `Cpk ${fmt(a.cpk)} · RTY ${pct(a.rty)} · ${sig(a.sigma_level)}`),
+      h('p', { class: 'a-grades' }, gradeChip(a[ALERT.from_grade]), h('span', { class: 'arrow', 'aria-label': 'to' }, ' → '), gradeChip(a[ALERT.to_grade])),
+      h('p', { class: 'a-detail' }, limitingNodes(a[ALERT.limiting])),
+      h('p', { class: 'a-metrics muted' }, `Cpk ${fmt(a[ALERT.cpk])} · RTY ${pct(a[ALERT.rty])} · ${sig(a[ALERT.sigma_level])}`),
     ];
   }
-  if (a.type === 'out_of_control' || a.rule != null) {
-    const kind = state.details.get(a.line)?.characteristics?.find((c) => c.characteristic === a.characteristic)?.control?.chart;
+  if (a[ALERT.type] === ALERT_TYPES.OUT_OF_CONTROL || a[ALERT.rule] != null) {
+    const kind = state.details.get(a[ALERT.line])?.[STATUS.characteristics]?.find((c) => c[CHARACTERISTIC.characteristic] === a[ALERT.characteristic])?.[CHARACTERISTIC.control]?.[CONTROL.chart];
     const names = CHARTS[kind];
-    const chart = a.chart === 'r' ? `${names ? names.r : 'range'} chart` : a.chart === 'x' ? `${names ? names.x : 'X̄/I'} chart` : `${a.chart ?? ''} chart`;
+    const chart = a[ALERT.chart] === 'r' ? `${names ? names.r : 'range'} chart` : a[ALERT.chart] === 'x' ? `${names ? names.x : 'X̄/I'} chart` : `${a[ALERT.chart] ?? ''} chart`;
     return [
-      h('p', { class: 'a-detail' }, h('b', {}, String(a.characteristic ?? '')), a.station ? ` @ ${a.station}` : '',
-        ' — ', h('span', { class: 'v-rule' }, `rule ${a.rule}`), ` ${RULES[a.rule] || ''} on ${chart}`),
-      h('p', { class: 'a-metrics muted' }, `value ${isNum(a.value) ? a.value.toPrecision(6) : '—'}${isNum(a.limit) ? ` vs limit ${a.limit.toPrecision(6)}` : ''} · subgroup ${a.subgroup ?? '—'}`),
+      h('p', { class: 'a-detail' }, h('b', {}, String(a[ALERT.characteristic] ?? '')), a[ALERT.station] ? ` @ ${a[ALERT.station]}` : '',
+        ' — ', h('span', { class: 'v-rule' }, `rule ${a[ALERT.rule]}`), ` ${RULES[a[ALERT.rule]] || ''} on ${chart}`),
+      h('p', { class: 'a-metrics muted' }, `value ${isNum(a[ALERT.value]) ? a[ALERT.value].toPrecision(6) : '—'}${isNum(a[ALERT.limit]) ? ` vs limit ${a[ALERT.limit].toPrecision(6)}` : ''} · subgroup ${a[ALERT.subgroup] ?? '—'}`),
     ];
   }
   return [h('p', { class: 'a-detail' }, JSON.stringify(a))];
@@ -758,17 +758,17 @@ function alertBody(a) {
 
 function renderAlert(a, fresh = false) {
   const ack = ackOf(a);
-  const li = h('li', { class: `alert type-${String(a.type || 'other').replace(/[^a-z_]/gi, '')}${ack ? ' acked' : ''}${fresh ? ' fresh' : ''}`, 'data-alert-id': a.alert_id, 'data-line': a.line },
+  const li = h('li', { class: `alert type-${String(a[ALERT.type] || 'other').replace(/[^a-z_]/gi, '')}${ack ? ' acked' : ''}${fresh ? ' fresh' : ''}`, 'data-alert-id': a[ALERT.alert_id], 'data-line': a[ALERT.line] },
     h('div', { class: 'a-head' },
       h('span', { class: 'a-type' }, alertTitle(a)),
-      h('button', { type: 'button', class: 'a-line link', title: 'open this line', onclick: () => state.lines.has(a.line) && openLine(a.line) }, String(a.line ?? '')),
-      timeEl(a.event_time ?? a.detected_at, 'a-time')),
+      h('button', { type: 'button', class: 'a-line link', title: 'open this line', onclick: () => state.lines.has(a[ALERT.line]) && openLine(a[ALERT.line]) }, String(a[ALERT.line] ?? '')),
+      timeEl(a[ALERT.event_time] ?? a[ALERT.detected_at], 'a-time')),
     alertBody(a),
     h('div', { class: 'a-foot' },
       ack
-        ? h('span', { class: 'ack-info' }, '✓ acknowledged', ack.by != null ? ` by ${ack.by}` : '', ack.at != null ? [' · ', timeEl(ack.at)] : '',
-          ack.comment ? h('span', { class: 'ack-comment' }, ` — ${ack.comment}`) : null)
-        : h('button', { type: 'button', class: 'ack-btn', onclick: (e) => acknowledge(a.alert_id, e.currentTarget) }, 'Acknowledge')));
+        ? h('span', { class: 'ack-info' }, '✓ acknowledged', ack[ACK.by] != null ? ` by ${ack[ACK.by]}` : '', ack[ACK.at] != null ? [' · ', timeEl(ack[ACK.at])] : '',
+          ack[ACK.comment] ? h('span', { class: 'ack-comment' }, ` — ${ack[ACK.comment]}`) : null)
+        : h('button', { type: 'button', class: 'ack-btn', onclick: (e) => acknowledge(a[ALERT.alert_id], e.currentTarget) }, 'Acknowledge')));
   return li;
 }
 
@@ -784,7 +784,7 @@ function updateAlertCount() {
 }
 
 function alertKey(a) {
-  const t = parseTime(a.detected_at ?? a.event_time);
+  const t = parseTime(a[ALERT.detected_at] ?? a[ALERT.event_time]);
   return t ? t.getTime() : 0;
 }
 
@@ -932,16 +932,16 @@ function removeLine(line) {
 }
 
 function onStatus(row) {
-  if (!row || !row.line) return;
+  if (!row || !row[ROW.line]) return;
   if (row.removed) {
-    removeLine(row.line);
+    removeLine(row[ROW.line]);
     return;
   }
-  const prev = state.lines.get(row.line);
-  state.lines.set(row.line, { ...(prev || {}), ...row });
-  renderTile(row.line);
-  if (prev && prev.grade?.level !== row.grade?.level) flashTile(row.line);
-  scheduleDetail(row.line);
+  const prev = state.lines.get(row[ROW.line]);
+  state.lines.set(row[ROW.line], { ...(prev || {}), ...row });
+  renderTile(row[ROW.line]);
+  if (prev && prev[ROW.grade]?.[GRADE.level] !== row[ROW.grade]?.[GRADE.level]) flashTile(row[ROW.line]);
+  scheduleDetail(row[ROW.line]);
 }
 
 function parse(ev) {
@@ -988,8 +988,8 @@ function connect() {
 async function loadLines() {
   const rows = await getJSON('/lines');
   for (const row of Array.isArray(rows) ? rows : rows.items || []) {
-    state.lines.set(row.line, { ...(state.lines.get(row.line) || {}), ...row });
-    renderTile(row.line);
+    state.lines.set(row[ROW.line], { ...(state.lines.get(row[ROW.line]) || {}), ...row });
+    renderTile(row[ROW.line]);
   }
   $('tiles-empty').hidden = state.lines.size > 0;
   await Promise.all([...state.lines.keys()].map((l) => refreshDetail(l)));

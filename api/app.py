@@ -12,10 +12,11 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from cpkmon.api.audit import AuditLog
 from cpkmon.api.deps import parse_keys
 from cpkmon.api.metrics import build_registry
 from cpkmon.api.problems import install as install_problems
-from cpkmon.api.routers import alerts, health, lines, metrics, specs
+from cpkmon.api.routers import alerts, audit, health, lines, metrics, specs
 from cpkmon.api.view import View
 from cpkmon.api.writer import Writer
 from cpkmon.settings import Settings, get_settings
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await app.state.writer.close()
+            await app.state.audit.close()
             await view.stop()
 
     app = FastAPI(
@@ -64,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"name": "lines", "description": "line status documents"},
             {"name": "alerts", "description": "grade and out-of-control alerts, acks, live stream"},
             {"name": "specs", "description": "characteristic specifications"},
+            {"name": "audit", "description": "the hash-chained audit trail of changes"},
             {"name": "health", "description": "liveness and readiness"},
             {"name": "metrics", "description": "Prometheus"},
         ],
@@ -71,10 +74,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.view = view
     app.state.writer = Writer(settings, view)
+    app.state.audit = AuditLog(settings)
     app.state.registry = build_registry(view)
     app.state.api_keys = parse_keys(settings.api_keys)
     install_problems(app)
-    for module in (lines, alerts, specs, health, metrics):
+    for module in (lines, alerts, specs, audit, health, metrics):
         app.include_router(module.router)
     dashboard = _dashboard_router()
     if dashboard is not None:

@@ -28,6 +28,9 @@ _COMMANDS = [
     ("cpkmon.commands.up", "up", "up"),
     ("cpkmon.commands.simulate", "simulate", "simulate"),
     ("cpkmon.commands.replay", "replay", "replay"),
+    ("cpkmon.commands.schema", "schema", "schema"),
+    ("cpkmon.commands.notify", "notify", "notify"),
+    ("cpkmon.commands.audit", "app", "audit"),  # a group: `cpkmon audit verify`
 ]
 
 for module_name, func_name, command_name in _COMMANDS:
@@ -37,7 +40,11 @@ for module_name, func_name, command_name in _COMMANDS:
         if exc.name != module_name:
             raise
         continue
-    app.command(command_name)(getattr(module, func_name))
+    target = getattr(module, func_name)
+    if isinstance(target, typer.Typer):  # a command group (its sub-commands are its own)
+        app.add_typer(target, name=command_name)
+    else:
+        app.command(command_name)(target)
 
 
 def main() -> None:

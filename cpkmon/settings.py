@@ -84,6 +84,11 @@ class Settings(BaseSettings):
         description="operator commands (re-baseline), key = line: an input of the line's partition, "
         "never state — kept apart from the compacted specs topic, where compaction would drop the spec",
     )
+    topic_alarm_events: str = Field(
+        default="cpkmon.alarm-events",
+        description="alarm transitions (ISA-18.2 events), key = line, co-partitioned with the inputs: the "
+        "ordered history the alarm states are a pure function of; `cpkmon notify` delivers it to webhooks",
+    )
 
     # --- statistics (SPEC §4, §4.1) -----------------------------------------------------------------------
     window_subgroups: int = Field(default=25, ge=2, le=10_000)
@@ -117,6 +122,20 @@ class Settings(BaseSettings):
     session_timeout_ms: int = Field(default=10_000, ge=1000, description="consumer group session timeout")
     heartbeat_interval_ms: int = Field(default=1_000, ge=100)
 
+    # --- notifications (`cpkmon notify`, README "Notifications") -----------------------------------------
+    notify_config: Path | None = Field(
+        default=None,
+        description="YAML/JSON file of webhook endpoints, routing, rate limit and retries; secrets are "
+        "named there by environment variable, never written in it",
+    )
+    notify_host: str = Field(default="127.0.0.1", description="where `cpkmon notify` serves /metrics")
+    notify_port: int = Field(default=6068, ge=0, le=65535, description="`cpkmon notify` /metrics port")
+    notify_commit_interval_ms: int = Field(
+        default=1000,
+        ge=10,
+        description="how often the notifier commits the offsets of records every endpoint is done with",
+    )
+
     # --- api ------------------------------------------------------------------------------------------------
     api_sse_queue: int = Field(
         default=1000,
@@ -133,6 +152,23 @@ class Settings(BaseSettings):
     api_view_fetch_ms: int = Field(default=200, ge=10, description="view consumer poll timeout")
     api_metadata_refresh_ms: int = Field(
         default=10_000, ge=100, description="how often the view looks for new partitions of its topics"
+    )
+
+    # --- audit trail (README "Audit trail") -----------------------------------------------------------------
+    topic_audit: str = Field(
+        default="cpkmon.audit",
+        description="the hash-chained audit trail: one partition, so one chain orders every change",
+    )
+    audit_retention_ms: int = Field(
+        default=-1,
+        ge=-1,
+        description="retention.ms of the audit topic when cpkmon creates it; -1 keeps records forever "
+        "(a quality record: keep it at least as long as the product's records)",
+    )
+    trusted_identity_header: str | None = Field(
+        default=None,
+        description="request header set by a trusted reverse proxy (e.g. X-Forwarded-User) whose value is "
+        "the person recorded as `who`; unset: the API key's name",
     )
 
     @field_validator("api_keys", mode="before")

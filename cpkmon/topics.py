@@ -41,10 +41,14 @@ class TopicPlan:
     partitions: int
     compacted: bool
     role: Role = "output"
+    retention_ms: int | None = None  # None: the broker's default; -1: forever (the audit trail)
 
     @property
     def configs(self) -> dict[str, str]:
-        return {"cleanup.policy": "compact" if self.compacted else "delete"}
+        out = {"cleanup.policy": "compact" if self.compacted else "delete"}
+        if self.retention_ms is not None:
+            out["retention.ms"] = str(self.retention_ms)
+        return out
 
 
 def input_topics(settings: Settings) -> list[str]:
@@ -73,6 +77,9 @@ def plan(settings: Settings, existing: Mapping[str, int] | None = None) -> list[
         TopicPlan(settings.topic_dead_letter, n, False, "output"),
         TopicPlan(settings.topic_acks, 1, True, "single"),
         TopicPlan(settings.topic_checkpoints, n, True, "checkpoints"),
+        # one partition: one chain orders all the plant's changes; kept (by default) forever
+        TopicPlan(settings.topic_audit, 1, False, "single", retention_ms=settings.audit_retention_ms),
+        TopicPlan(settings.topic_alarm_events, n, False, "output"),
     ]
 
 

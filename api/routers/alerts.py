@@ -10,7 +10,9 @@ import orjson
 from fastapi import APIRouter, Body, Header, Path, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from cpkmon.alerts.model import AUDIT_ALERT_ACK
 from cpkmon.api import cursor as cursors
+from cpkmon.api.audit import AuditDep, IdentityDep
 from cpkmon.api.deps import CallerDep, SettingsDep, ViewDep, WriterDep, require_ready
 from cpkmon.api.models import IDENT_PATTERN, AckRecord, AckRequest, AlertPage, problem_responses
 from cpkmon.api.problems import Problem
@@ -137,6 +139,8 @@ async def ack_alert(
     writer: WriterDep,
     settings: SettingsDep,
     caller: CallerDep,
+    audit: AuditDep,
+    who: IdentityDep,
     body: Annotated[AckRequest | None, Body()] = None,
 ) -> AckRecord:
     """Who acknowledged (the API key's name), when, and why. The ack record goes to the acks topic (key =
@@ -147,5 +151,8 @@ async def ack_alert(
     record = AckRecord(
         alert_id=alert_id, by=caller, at=to_rfc3339(time.time()) or "", comment=body.comment if body else None
     )
-    await writer.send(settings.topic_acks, alert_id, orjson.dumps(record.model_dump()))
+    async with audit.change(who, AUDIT_ALERT_ACK, alert_id) as change:
+        change.before = view.acks.get(alert_id)  # the ack it replaces, if any
+        await writer.send(settings.topic_acks, alert_id, orjson.dumps(record.model_dump()))
+        change.after = record.model_dump()
     return record

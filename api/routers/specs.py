@@ -8,11 +8,13 @@ reaching the worker's dead-letter topic.
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Body, Response
 
+from cpkmon.alerts.model import AUDIT_LIMITS_REBASELINE, AUDIT_SPEC_DELETE, AUDIT_SPEC_PUT
+from cpkmon.api.audit import AuditDep, IdentityDep
 from cpkmon.api.deps import CallerDep, SettingsDep, ViewDep, WriterDep, require_ready
 from cpkmon.api.models import BaselineRequest, Spec, SpecIn, problem_responses
 from cpkmon.api.problems import Problem
@@ -28,6 +30,28 @@ def _spec_or_404(view: ViewDep, line: str, characteristic: str) -> Spec:
     if entry is None:
         raise Problem(404, f"no spec for {line}/{characteristic}")
     return Spec.model_validate(entry.doc)
+
+
+def _spec_doc(view: ViewDep, line: str, characteristic: str) -> dict[str, Any] | None:
+    """The spec as the view holds it, for an audit record's ``before`` (None: none, or not read yet)."""
+    entry = view.specs.get((line, characteristic))
+    return dict(entry.doc) if entry is not None else None
+
+
+def _control_limits(view: ViewDep, line: str, characteristic: str) -> Any:
+    """The characteristic's frozen control limits from the line's status (an audit record's ``before`` for a
+    re-baseline; None when the line or its limits are not known yet)."""
+    entry = view.lines.get(line)
+    if entry is None:
+        return None
+    try:
+        status = orjson.loads(entry.body)
+    except orjson.JSONDecodeError:
+        return None
+    for char in status.get("characteristics") or ():
+        if isinstance(char, dict) and char.get("characteristic") == characteristic:
+            return char.get("control")
+    return None
 
 
 @router.get(
@@ -58,6 +82,8 @@ async def put_spec(
     writer: WriterDep,
     settings: SettingsDep,
     caller: CallerDep,
+    audit: AuditDep,
+    who: IdentityDep,
 ) -> Spec:
     """At least one of lsl/usl, lsl < usl, finite numbers, a target within the limits, subgroup_size 1..25
     (default ``CPKMON_SUBGROUP_SIZE``), sigma > 0; anything else is 422 with the reason. Answers once the
@@ -80,8 +106,11 @@ async def put_spec(
         center=spec.center,
         sigma=spec.sigma,
     )
-    value = orjson.dumps(doc.model_dump(exclude_none=True))
-    await writer.send(settings.topic_specs, f"{line}/{characteristic}", value)
+    after = doc.model_dump(exclude_none=True)
+    async with audit.change(who, AUDIT_SPEC_PUT, f"{line}/{characteristic}") as c:
+        c.before = _spec_doc(view, line, characteristic)  # under the audit lock: no change in between
+        await writer.send(settings.topic_specs, f"{line}/{characteristic}", orjson.dumps(after))
+        c.after = after
     return doc
 
 
@@ -100,9 +129,12 @@ async def delete_spec(
     writer: WriterDep,
     settings: SettingsDep,
     caller: CallerDep,
+    audit: AuditDep,
+    who: IdentityDep,
 ) -> Response:
-    _spec_or_404(view, line, characteristic)
-    await writer.send(settings.topic_specs, f"{line}/{characteristic}", None)
+    before = _spec_or_404(view, line, characteristic).model_dump(exclude_none=True)
+    async with audit.change(who, AUDIT_SPEC_DELETE, f"{line}/{characteristic}", before):
+        await writer.send(settings.topic_specs, f"{line}/{characteristic}", None)
     return Response(status_code=204)
 
 
@@ -120,6 +152,8 @@ async def rebaseline(
     view: ViewDep,
     writer: WriterDep,
     caller: CallerDep,
+    audit: AuditDep,
+    who: IdentityDep,
 ) -> BaselineRequest:
     """Produces a command ``{"line", "characteristic", "command": "rebaseline", "requested_at"}`` to the
     commands topic (``CPKMON_TOPIC_COMMANDS``, key = line); the worker that owns the line applies it once (a
@@ -130,5 +164,8 @@ async def rebaseline(
     req = BaselineRequest(
         line=line, characteristic=characteristic, requested_at=to_rfc3339(time.time()) or ""
     )
-    await writer.command(line, orjson.dumps(req.model_dump()))
+    before = _control_limits(view, line, characteristic)
+    async with audit.change(who, AUDIT_LIMITS_REBASELINE, f"{line}/{characteristic}", before) as c:
+        await writer.command(line, orjson.dumps(req.model_dump()))
+        c.after = req.model_dump()  # the request: the new limits show once the worker applied it
     return req

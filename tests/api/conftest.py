@@ -57,6 +57,7 @@ def make_settings(bootstrap: str, prefix: str | None = None, **overrides: Any) -
         "topic_commands": f"{prefix}.commands",
         "topic_checkpoints": f"{prefix}.worker-checkpoints",
         "topic_dead_letter": f"{prefix}.dead-letter",
+        "topic_audit": f"{prefix}.audit",  # every write appends to it: one chain per test
     }
     fields.update(overrides)
     return Settings(**fields)

@@ -16,7 +16,9 @@ import yaml
 from deploy_helpers import COMPOSE, COMPOSE_OVERRIDE, PROM_CONFIG, REPO
 
 # The CLI contract (SPEC §8): every command a compose service may run.
-CLI_COMMANDS = {"broker", "worker", "api", "up", "simulate", "replay", "capability"}
+# SPEC §8's commands, plus ``schema`` (issue 11: the JSON Schema export of the document model for integrators)
+# and ``notify`` (issue 12: webhook notifications of alarm transitions)
+CLI_COMMANDS = {"broker", "worker", "api", "up", "simulate", "replay", "capability", "schema", "notify"}
 SERVICES = {"kafka", "worker-1", "worker-2", "api", "prometheus", "grafana"}
 SECRETS = {"CPKMON_API_KEYS", "GRAFANA_ADMIN_PASSWORD"}
 _VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")

@@ -38,7 +38,7 @@ from cpkmon.alerts.audit import Chain
 from cpkmon.api.deps import require_key
 from cpkmon.api.problems import Problem
 from cpkmon.capability.timeutil import to_rfc3339
-from cpkmon.catchup import EMPTY_ROUNDS, at_high_watermark, read_to_end
+from cpkmon.catchup import read_to_end
 from cpkmon.kafka_security import aiokafka_kwargs
 from cpkmon.settings import Settings
 from cpkmon.topics import ensure_topics
@@ -140,27 +140,7 @@ class AuditLog:
         delivered = dict(start)
         if not tps:
             return [], delivered
-        if limit is None and all(start.get(tp.partition, -1) < 0 for tp in tps):
-            out = await read_to_end(consumer, tps)
-        else:
-            consumer.assign(tps)
-            for tp in tps:
-                consumer.seek(tp, start.get(tp.partition, -1) + 1)
-            out, pending, empty = [], set(tps), dict.fromkeys(tps, 0)
-            while pending and (limit is None or len(out) < limit):
-                want = None if limit is None else limit - len(out)
-                batch = await consumer.getmany(*pending, timeout_ms=100, max_records=want)
-                for tp in list(pending):
-                    records = batch.get(tp)
-                    if records:
-                        out.extend(records)
-                        empty[tp] = 0
-                        continue
-                    empty[tp] += 1
-                    if empty[tp] >= EMPTY_ROUNDS and await at_high_watermark(consumer, (tp,)):
-                        pending.discard(tp)
-                    elif empty[tp] >= EMPTY_ROUNDS * 10:
-                        pending.discard(tp)  # as read_to_end: give up rather than hang a request
+        out = await read_to_end(consumer, tps, after=start, limit=limit)
         out.sort(key=lambda r: (r.partition, r.offset))
         if limit is not None:
             out = out[:limit]

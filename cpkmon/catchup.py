@@ -44,18 +44,26 @@ async def at_high_watermark(consumer: AIOKafkaConsumer, tps: Iterable[TopicParti
 
 
 async def read_to_end(
-    consumer: AIOKafkaConsumer, tps: Sequence[TopicPartition], *, max_records: int = 10_000
+    consumer: AIOKafkaConsumer,
+    tps: Sequence[TopicPartition],
+    *,
+    max_records: int = 10_000,
+    after: Mapping[int, int] | None = None,
+    limit: int | None = None,
 ) -> list[Any]:
-    """Every record of ``tps`` from the beginning to their end (see the module docstring), in fetch order
-    (offset order within a partition). Assigns ``tps`` to the (group-less) ``consumer``."""
+    """Every record of ``tps`` to their end (see the module docstring), in fetch order (offset order within a
+    partition). Assigns ``tps`` to the (group-less) ``consumer``. ``after``: partition → the last offset
+    already read (from the beginning where absent); ``limit``: stop once that many records are read (the
+    caller pages; a fetch may bring a few more)."""
     consumer.assign(list(tps))
     for tp in tps:
-        consumer.seek(tp, 0)
+        consumer.seek(tp, (after or {}).get(tp.partition, -1) + 1)
     out: list[Any] = []
     pending = set(tps)
     empty = dict.fromkeys(tps, 0)
-    while pending:
-        batch = await consumer.getmany(*pending, timeout_ms=100, max_records=max_records)
+    while pending and (limit is None or len(out) < limit):
+        want = max_records if limit is None else min(max_records, limit - len(out))
+        batch = await consumer.getmany(*pending, timeout_ms=100, max_records=want)
         for tp in list(pending):
             records = batch.get(tp)
             if records:

@@ -377,14 +377,17 @@ class AlarmState:
             return UNKNOWN_KIND, f"unknown alarm event kind {kind!r}"
         return None
 
-    def apply(self, ev: AlarmEvent, *, require_cause: bool = False,
-              causes: frozenset[str] | None = None) -> Transition | Rejection | None:
+    def apply(
+        self, ev: AlarmEvent, *, require_cause: bool = False, causes: frozenset[str] | None = None,
+        clock: float | None = None,
+    ) -> Transition | Rejection | None:
         """Apply one event (already validated, of this alarm). None: a duplicate, or a ``clear`` of an
-        inactive condition (nothing to do)."""
+        inactive condition (nothing to do). ``clock``: the history's latest event time so far (the book's):
+        a shelving is judged expired at it even when this event is dated earlier (time does not run back)."""
         if ev.event_id in self.recent:
             return None
         at = parse_ts(ev.at)
-        due = self.expiry_due(at)
+        due = self.expiry_due(at if clock is None else max(at, clock))
         effective = (ALARM_UNACK if self.active else ALARM_NORMAL) if due else self.state
         refused = self.refusal(ev, effective, at, require_cause=require_cause, causes=causes)
         if refused is not None:
@@ -534,6 +537,16 @@ class AlarmBook:
         )
         self._codes = frozenset(c.code for c in self.cause_codes)
         self.alarms: dict[str, AlarmState] = {}
+        # the latest event time the history has reached (refused events included): a view or an expiry at an
+        # earlier ``now`` is taken at this time instead, because event times are not monotonic across sources
+        # (the worker dates events in event time, the API its operator events) and time never runs back
+        self.clock: float | None = None
+
+    def _now(self, now: float | None) -> float | None:
+        """``now`` moved up to the book's clock; None (no time: the stored state as it is) stays None."""
+        if now is None or self.clock is None:
+            return now
+        return max(now, self.clock)
 
     @staticmethod
     def parse(event: Mapping[str, Any] | AlarmEvent) -> AlarmEvent | Rejection:
@@ -574,8 +587,10 @@ class AlarmBook:
         ev = self.parse(event)
         if isinstance(ev, Rejection):
             return ev
+        at = parse_ts(ev.at)
+        self.clock = at if self.clock is None else max(self.clock, at)
         st = self._state_for(ev)
-        out = st.apply(ev, require_cause=self.require_cause, causes=self._codes)
+        out = st.apply(ev, require_cause=self.require_cause, causes=self._codes, clock=self.clock)
         if not isinstance(out, Rejection) and ev.alarm_id not in self.alarms and st.events:
             self.alarms[ev.alarm_id] = st
         return out
@@ -587,12 +602,16 @@ class AlarmBook:
         if isinstance(ev, Rejection):
             return ev
         st = copy.deepcopy(self._state_for(ev))
-        return st.apply(ev, require_cause=self.require_cause, causes=self._codes)
+        at = parse_ts(ev.at)
+        clock = at if self.clock is None else max(self.clock, at)
+        return st.apply(ev, require_cause=self.require_cause, causes=self._codes, clock=clock)
 
     def expire(self, now: float) -> list[Transition]:
         """Apply every shelve expiry due at ``now`` (ordered by ``until``, then alarm id). Optional: the
         expiry would be applied at the alarm's next event anyway, dated ``until`` either way; a consumer that
         notifies or counts transitions calls this as its event time advances."""
+        if self.clock is not None:
+            now = max(now, self.clock)
         due = sorted((float(st.shelve["until"]), aid) for aid, st in self.alarms.items()
                      if st.expiry_due(now) and st.shelve is not None)
         return [self.alarms[aid]._expire() for _, aid in due]
@@ -600,16 +619,17 @@ class AlarmBook:
     def view(self, now: float | None = None) -> list[Alarm]:
         """Every alarm's document at ``now`` (shelve expiry applied, nothing changed), by line then id."""
         order = sorted(self.alarms, key=lambda a: (self.alarms[a].line, a))
+        now = self._now(now)
         return [self.alarms[k].document(now) for k in order]
 
     def get(self, alarm_id_: str, now: float | None = None) -> Alarm | None:
         """One alarm's document at ``now``, None if it never had an event."""
         st = self.alarms.get(alarm_id_)
-        return None if st is None else st.document(now)
+        return None if st is None else st.document(self._now(now))
 
     def to_dict(self) -> dict[str, Any]:
         """Checkpoint: JSON-able; :meth:`from_dict` restores a book that continues identically."""
-        return {"version": ALARM_STATE_VERSION,
+        return {"version": ALARM_STATE_VERSION, "clock": self.clock,
                 "alarms": {k: self.alarms[k].to_dict() for k in sorted(self.alarms)}}
 
     @classmethod
@@ -620,4 +640,6 @@ class AlarmBook:
             raise ValueError(f"unsupported alarm state version {d.get('version')!r}")
         book = cls(require_cause=require_cause, cause_codes=cause_codes)
         book.alarms = {str(k): AlarmState.from_dict(v) for k, v in d["alarms"].items()}
+        clock = d.get("clock")
+        book.clock = None if clock is None else float(clock)
         return book

@@ -26,6 +26,7 @@ from cpkmon.alerts.ladder import (
     resolvable_level,
 )
 from cpkmon.alerts.model import FALLING, RISING
+from cpkmon.alerts.process_alarms import ProcessAlarms
 from cpkmon.capability.characteristic import Characteristic, ClosedSubgroupResult
 from cpkmon.capability.costs import CostWindow
 from cpkmon.capability.options import Options
@@ -82,6 +83,12 @@ def _cpk_key(names: list[str], rollup: dict[str, _Read]) -> tuple[Any, ...]:
     return cpk, subject, tuple(sorted(unstable))
 
 
+def _clear_after(options: Options) -> int:
+    """Closed quiet subgroups after which a control alarm clears (``alarm_clear_subgroups`` or the window)."""
+    n = options.alarm_clear_subgroups
+    return options.window_subgroups if n is None else n
+
+
 def _bissell_se(cpk: float | None, n: int) -> float | None:
     """Bissell's standard error of Cpk (the SPEC §4 confidence interval without z)."""
     if cpk is None or n < 2:
@@ -98,6 +105,7 @@ class LineState:
         "_resolved",
         "_retired",
         "_rollup",
+        "alarms",
         "applied",
         "characteristics",
         "costs",
@@ -128,6 +136,8 @@ class LineState:
         self._graded: tuple[tuple[Any, ...], GradeResult] | None = None  # see _grade
         # name → (characteristic, its version, cpk, stable) as last read by metrics()
         self._rollup: dict[str, _Read] = {}
+        # the process condition of the line's alarm sources (activate/clear events, issue 12)
+        self.alarms = ProcessAlarms(_clear_after(options))
 
     # ---------------------------------------------------------------------------------------------- inputs
     def characteristic_for(self, name: str, spec: Spec, station: str | None) -> Characteristic:
@@ -160,6 +170,9 @@ class LineState:
         self._retired[name] = (char.seq, char.values_total, char.limits_epoch)
         self._rollup.pop(name, None)
         self.ooc.forget(name)
+        # its control alarm clears, dated by its last event (deterministic: a replay clears it identically)
+        at = char.last_event_time
+        self.alarms.retire(self.line, name, at if at is not None else (self.updated_at or 0.0))
         return True
 
     def measurement(
@@ -182,8 +195,9 @@ class LineState:
         alerts: list[Alert] = []
         if closed:
             for res in closed:
+                raised: list[Alert] = []
                 if res.violations:
-                    alerts += self.ooc.observe(
+                    raised = self.ooc.observe(
                         self.line,
                         characteristic,
                         char.station,
@@ -193,6 +207,9 @@ class LineState:
                         detected_at,
                         epoch=char.limits_epoch,
                     )
+                    alerts += raised
+                self.alarms.subgroup_closed(self.line, characteristic, res.seq, res.event_time,
+                                            res.violations, raised)
             alerts += self.evaluate(closed[-1].event_time, detected_at)
         return True, alerts
 
@@ -296,9 +313,12 @@ class LineState:
                 continue
             detected_at = batch[p][7]
             for res in closed:
+                raised: list[Alert] = []
                 if res.violations:
-                    alerts += self.ooc.observe(self.line, name, station, res.violations, res.seq, window,
-                                               detected_at, epoch=epoch)
+                    raised = self.ooc.observe(self.line, name, station, res.violations, res.seq, window,
+                                              detected_at, epoch=epoch)
+                    alerts += raised
+                self.alarms.subgroup_closed(self.line, name, res.seq, res.event_time, res.violations, raised)
             # Evaluated once per change it needs: stations and costs are fixed inside a segment, so an
             # evaluation whose Cpk key (minimum, its subject, the unstable set) equals that of the previous
             # one, and that previous one confirmed nothing, changed nothing and left no run pending, grades
@@ -372,8 +392,10 @@ class LineState:
         when = detected_at if detected_at is not None else (char.last_event_time or 0.0)
         self.ooc.forget(characteristic)  # firings judged against the old limits say nothing about the new
         closed = char.seq
-        return self.ooc.observe(self.line, characteristic, char.station, violations, closed,
-                                self.options.window_subgroups, when, epoch=char.limits_epoch)
+        alerts = self.ooc.observe(self.line, characteristic, char.station, violations, closed,
+                                  self.options.window_subgroups, when, epoch=char.limits_epoch)
+        self.alarms.rebaselined(self.line, characteristic, violations, alerts)
+        return alerts
 
     # ------------------------------------------------------------------------------------------- roll-up
     def metrics(self, *, refresh: bool = True) -> LineMetrics:
@@ -483,10 +505,20 @@ class LineState:
                 fall = grade(metrics, self.options, band=tracker.band, bias=-1, resolvable=resolvable)
             if result.level > current:
                 rise = grade(metrics, self.options, band=tracker.band, bias=+1, resolvable=resolvable)
-        return tracker.evaluate(
+        alerts = tracker.evaluate(
             self.line, result, metrics, event_time, detected_at, newly,
             fall=fall, rise=rise, newly_resolvable=newly_resolvable,
         )
+        if alerts:
+            self.alarms.grade_alerts(self.line, alerts, current, event_time)
+        return alerts
+
+    def take_alarm_events(self) -> list[Alert]:
+        """The alarm events (``activate``/``clear`` documents of ``cpkmon.alarm-events``) produced since the
+        last call, in the order their causes were applied. They sit beside the alerts every input method
+        returns; the caller takes them after each application and publishes them before the checkpoint that
+        holds the state which produced them (the state is checkpointed, the outbox never is)."""
+        return self.alarms.take()
 
     def status(self) -> dict[str, Any]:
         """The SPEC §6 status document of this line."""
@@ -539,6 +571,7 @@ class LineState:
             "costs": self.costs.to_dict(),
             "grade_tracker": self.grade_tracker.to_dict(),
             "ooc": self.ooc.to_dict(),
+            "alarms": self.alarms.to_dict(),
         }
 
     @classmethod
@@ -560,5 +593,7 @@ class LineState:
         st.costs = CostWindow.from_dict(d["costs"], options.cost_window_days)
         st.grade_tracker = GradeTracker.from_dict(d["grade_tracker"], options)
         st.ooc = OutOfControlTracker.from_dict(d["ooc"])
+        # absent in a checkpoint written before alarms existed: no alarm active
+        st.alarms = ProcessAlarms.from_dict(d.get("alarms"), _clear_after(options))
         st.last_result = st._grade(st.metrics())
         return st

@@ -1061,6 +1061,12 @@ class LineCheckpoint(Document):
     costs: dict[str, Any] = Field(description="the quality-cost window")
     grade_tracker: dict[str, Any] = Field(description="published grade, confirmation run, history")
     ooc: dict[str, Any] = Field(description="out-of-control tracker")
+    alarms: dict[str, Any] | None = Field(
+        default=None,
+        description="the process condition of the line's alarm sources (ProcessAlarms: active control alarms "
+        "with their last firing seq, the grade before an open grade incident, events emitted); absent in "
+        "checkpoints written before alarms existed",
+    )
 
 
 # ---------------------------------------------------------------------------------------------- audit trail

@@ -16,7 +16,7 @@ from cpkmon.api.audit import AuditLog
 from cpkmon.api.deps import parse_keys
 from cpkmon.api.metrics import build_registry
 from cpkmon.api.problems import install as install_problems
-from cpkmon.api.routers import alerts, audit, health, lines, metrics, specs
+from cpkmon.api.routers import alarms, alerts, audit, health, lines, metrics, specs
 from cpkmon.api.view import View
 from cpkmon.api.writer import Writer
 from cpkmon.settings import Settings, get_settings
@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=[
             {"name": "lines", "description": "line status documents"},
             {"name": "alerts", "description": "grade and out-of-control alerts, acks, live stream"},
+            {"name": "alarms", "description": "ISA-18.2 alarm states, operator actions, cause codes"},
             {"name": "specs", "description": "characteristic specifications"},
             {"name": "audit", "description": "the hash-chained audit trail of changes"},
             {"name": "health", "description": "liveness and readiness"},
@@ -78,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.registry = build_registry(view)
     app.state.api_keys = parse_keys(settings.api_keys)
     install_problems(app)
-    for module in (lines, alerts, specs, audit, health, metrics):
+    for module in (lines, alerts, alarms, specs, audit, health, metrics):
         app.include_router(module.router)
     dashboard = _dashboard_router()
     if dashboard is not None:

@@ -1,4 +1,5 @@
-"""The API's materialized view of the output topics: line status, alerts, acks and specs.
+"""The API's materialized view of the output topics: line status, alerts, acks, specs and the alarm events
+(folded into ISA-18.2 alarm states and their KPIs, :mod:`cpkmon.alerts.alarms`).
 
 The view is a pure function of the topics: every API instance reads them from the beginning with a group-less
 consumer (all partitions assigned), so a restarted instance and any number of replicas side by side answer the
@@ -19,7 +20,7 @@ import heapq
 import json
 import logging
 import time
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,16 +29,22 @@ import orjson
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 
+from cpkmon.alerts.alarm_kpis import AlarmKpis, KpiReport
+from cpkmon.alerts.alarms import AlarmBook, Rejection, Transition, load_cause_codes
 from cpkmon.alerts.model import ALERT_ADAPTER, AckRecord, LineRow, LineStatus, LineStatusHead, SpecDocument
 from cpkmon.api.series import Family, Row, line_rows
+from cpkmon.catchup import EMPTY_ROUNDS, EndRounds
 from cpkmon.kafka_security import BrokerConnectionError, aiokafka_kwargs, check_broker
 from cpkmon.settings import Settings
 from cpkmon.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
-STATUS, ALERTS, ACKS, SPECS = "status", "alerts", "acks", "specs"
+STATUS, ALERTS, ACKS, SPECS, ALARMS = "status", "alerts", "acks", "specs", "alarms"
 _MAX_RECORDS = 5000
+#: Rejected alarm events remembered by event id, so a write that lost a race (another replica's operator
+#: event reached the topic first) can say so once it reads its own event back.
+_REJECTIONS_KEPT = 1000
 
 
 def etag_of(body: bytes) -> str:
@@ -142,7 +149,7 @@ class ViewStats:
 
 
 class View:
-    """Consumes the status, alert, ack and spec topics into memory; see the module docstring."""
+    """Consumes the status, alert, ack, spec and alarm-event topics into memory; see the module docstring."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -151,8 +158,18 @@ class View:
             settings.topic_alerts: ALERTS,
             settings.topic_acks: ACKS,
             settings.topic_specs: SPECS,
+            settings.topic_alarm_events: ALARMS,
         }
         self.alerts_topic = settings.topic_alerts
+        self.alarm_topic = settings.topic_alarm_events
+        # the ISA-18.2 alarm states and KPIs: a fold of cpkmon.alarm-events in offset order per partition
+        # (an alarm's events all share its line's partition). Configuration a replica must share with the
+        # others: CPKMON_REQUIRE_CAUSE and the cause list (a bad file stops the start-up here).
+        self.cause_codes = load_cause_codes(settings.cause_codes_file)
+        self.alarm_book = AlarmBook(require_cause=settings.require_cause, cause_codes=self.cause_codes)
+        self.alarm_kpis = AlarmKpis()
+        self.alarm_clock: float | None = None  # latest event time of a transition seen
+        self.alarm_rejections: OrderedDict[str, Rejection] = OrderedDict()
         self.lines: dict[str, LineEntry] = {}
         self.alerts: dict[str, AlertEntry] = {}
         self.alert_counts: Counter[tuple[str, str]] = Counter()
@@ -175,6 +192,7 @@ class View:
         self._caught_up_at: float | None = None
         self._tick = asyncio.Event()
         self._ready_event = asyncio.Event()
+        self._end_rounds = EndRounds()
         self._subscribers: set[Subscriber] = set()
         self._task: asyncio.Task[None] | None = None
         self._list_cache: tuple[int, bytes, str] | None = None
@@ -244,6 +262,7 @@ class View:
                     enable_auto_commit=False,
                     auto_offset_reset="earliest",
                     client_id="cpkmon-api-view",
+                    fetch_max_wait_ms=50,  # cpkmon.catchup's end-of-topic rule assumes ≤ 50 ms
                     max_partition_fetch_bytes=4 << 20,
                     fetch_max_bytes=16 << 20,
                     request_timeout_ms=15_000,
@@ -274,15 +293,23 @@ class View:
 
         Only missing topics are created, so an API without admin rights works once the topics exist.
         """
-        topics = await ensure_topics(self.settings, timeout=5.0, only=set(self.topics))
+        outputs = set(self.topics) - {self.alarm_topic}
+        topics = await ensure_topics(self.settings, timeout=5.0, only=outputs)
         if topics.conflict:  # the worker refuses to start and says how to fix it; the view still serves
             log.warning("view: %s", topics.conflict)
+        elif self.alarm_topic not in topics.counts:
+            # co-partitioned with the inputs (key = line), so planned like the commands topic: created only
+            # with the input topics' count, never with a count of the API's own. Until it exists the view
+            # reads without it and picks it up at a metadata refresh.
+            await ensure_topics(self.settings, timeout=5.0, only={self.alarm_topic}, own_count=False)
 
     async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
         await consumer.topics()  # refreshes cluster metadata
         tps: list[TopicPartition] = []
         for topic in self.topics:
             parts = consumer.partitions_for_topic(topic)
+            if not parts and topic == self.alarm_topic:
+                continue  # not created yet (no worker, no input topic): nothing to read
             if not parts:
                 raise LookupError(f"topic {topic} has no metadata yet")
             tps.extend(TopicPartition(topic, p) for p in sorted(parts))
@@ -317,6 +344,7 @@ class View:
                 continue
             if batch:
                 self._apply(batch)
+            await self._end_rounds.round(consumer, batch)
             await self._check_caught_up(consumer)
             tick, self._tick = self._tick, asyncio.Event()
             tick.set()
@@ -347,6 +375,10 @@ class View:
         self.alert_counts.clear()
         self.acks.clear()
         self.specs.clear()
+        self.alarm_book = AlarmBook(require_cause=self.settings.require_cause, cause_codes=self.cause_codes)
+        self.alarm_kpis = AlarmKpis()
+        self.alarm_clock = None
+        self.alarm_rejections.clear()
         self._by_partition.clear()
         self._offsets.clear()
         self._positions.clear()
@@ -372,7 +404,11 @@ class View:
         self.caught_up = caught_up
         if caught_up:
             self._caught_up_at = time.monotonic()
-            if not self.ready:
+            # the first "ready" also needs cpkmon.catchup's end rounds: a fetch high watermark can lag the
+            # log (a size-cut response), and an alarm state folded from part of its history is wrong, not
+            # just old. Later, "caught up" (the lag metric) stays the watermark rule: under steady traffic
+            # empty rounds are rare.
+            if not self.ready and self._end_rounds.streak >= EMPTY_ROUNDS:
                 self.ready = True
                 self._ready_event.set()
                 log.info(
@@ -412,6 +448,9 @@ class View:
             elif kind == SPECS:
                 for rec in records:
                     self._apply_spec(rec)
+            elif kind == ALARMS:
+                for rec in records:
+                    self._apply_alarm_event(rec)
         changed = [line for line, value in latest_status.items() if self._apply_status(line, value)]
         if self.ready and self._subscribers and (changed or new_alerts or new_acks):
             self._notify(changed, new_alerts, new_acks)
@@ -556,6 +595,44 @@ class View:
             self.stats.malformed[SPECS] += 1
             return
         self.specs[(spec.line, spec.characteristic)] = SpecEntry(spec.line, spec.characteristic, doc)
+
+    def _apply_alarm_event(self, rec: ConsumerRecord[bytes, bytes]) -> None:
+        """Fold one alarm event into the book and the KPIs. A rejected event changes nothing (every replica
+        rejects it alike) and is remembered by id for the write that may be waiting for it."""
+        if rec.value is None:
+            return
+        try:
+            doc = _loads(rec.value)
+        except ValueError:
+            self.stats.malformed[ALARMS] += 1
+            return
+        if not isinstance(doc, dict):
+            self.stats.malformed[ALARMS] += 1
+            return
+        out = self.alarm_book.apply(doc)
+        if isinstance(out, Rejection):
+            if out.reason in ("invalid_event", "alarm_id_mismatch", "unknown_kind"):
+                self.stats.malformed[ALARMS] += 1
+            if out.event_id is not None:
+                self.alarm_rejections[out.event_id] = out
+                while len(self.alarm_rejections) > _REJECTIONS_KEPT:
+                    self.alarm_rejections.popitem(last=False)
+            return
+        if isinstance(out, Transition):
+            self.alarm_kpis.observe(out)
+            if self.alarm_clock is None or out.at > self.alarm_clock:
+                self.alarm_clock = out.at
+
+    def alarm_now(self) -> float:
+        """The time alarm states and KPIs are evaluated at: the wall clock, or the latest event time seen
+        when that is ahead (a simulator on a compressed clock): a KPI report is never dated before the last
+        transition it counts."""
+        now = time.time()
+        return now if self.alarm_clock is None else max(now, self.alarm_clock)
+
+    def alarm_report(self, now: float | None = None) -> KpiReport:
+        """The alarm KPIs at ``now`` (default :meth:`alarm_now`)."""
+        return self.alarm_kpis.report(self.alarm_now() if now is None else now)
 
     # --- notifying SSE clients ---------------------------------------------------------------------------
     def subscribe(

@@ -32,6 +32,7 @@ class Writer:
         self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
         self._commands_topic_ok = False
+        self._alarm_topic_ok = False
 
     async def _get(self) -> AIOKafkaProducer:
         if self._producer is not None:
@@ -84,6 +85,21 @@ class Writer:
                 )
             self._commands_topic_ok = True
         await self.send(topic, line, value, read_back=False)
+
+    async def alarm_event(self, line: str, value: bytes) -> None:
+        """Produce an operator alarm event to ``cpkmon.alarm-events`` (key = line: the partition of the
+        line's process events, so the alarm's history has one order) and wait until the view read it back.
+        Like the commands topic, the API never creates it with a partition count of its own."""
+        topic = self.settings.topic_alarm_events
+        if not self._alarm_topic_ok:
+            try:
+                topics = await ensure_topics(self.settings, timeout=5.0, only={topic}, own_count=False)
+            except Exception as exc:
+                raise Problem(503, f"the broker is not reachable: {type(exc).__name__}") from exc
+            if topic not in topics.counts:
+                raise Problem(503, f"{topic} does not exist yet: start a worker first")
+            self._alarm_topic_ok = True
+        await self.send(topic, line, value)
 
     async def _reset(self) -> None:
         producer, self._producer = self._producer, None

@@ -32,4 +32,7 @@ class Options:
     grade_hysteresis_se_fall: float = 0.25  # plus this many standard errors of the estimate on a fall …
     grade_hysteresis_se_rise: float = 0.75  # … and on a rise (GradeBand)
     require_all_criteria: bool = False
+    # a control alarm returns to normal after this many consecutive closed subgroups in which no enabled rule
+    # fired (None: window_subgroups, the span after which the out-of-control tracker alerts again)
+    alarm_clear_subgroups: int | None = None
     extra: dict[str, object] = field(default_factory=dict, compare=False)

@@ -113,6 +113,12 @@ class Settings(BaseSettings):
     grade_hysteresis_se_fall: float = Field(default=0.25, ge=0, le=10)
     grade_hysteresis_se_rise: float = Field(default=0.75, ge=0, le=10)
     require_all_criteria: bool = False
+    alarm_clear_subgroups: int | None = Field(
+        default=None,
+        ge=1,
+        description="a control alarm returns to normal after this many consecutive closed subgroups "
+        "without a firing of an enabled rule (default: window_subgroups)",
+    )
 
     # --- pipeline -------------------------------------------------------------------------------------------
     status_interval_ms: int = Field(default=200, ge=0)
@@ -171,6 +177,18 @@ class Settings(BaseSettings):
         "the person recorded as `who`; unset: the API key's name",
     )
 
+    # --- alarm management (README "Alarm management") -------------------------------------------------------
+    require_cause: bool = Field(
+        default=False,
+        description="an alarm acknowledgement needs a cause code and a resolve a corrective action (every "
+        "API replica must share it: the alarm states are folded with it)",
+    )
+    cause_codes_file: Path | None = Field(
+        default=None,
+        description="JSON or YAML list of {code, name, name_zh?}: the plant's assignable-cause codes; unset: "
+        "5M1E (man, machine, material, method, measurement, environment)",
+    )
+
     @field_validator("api_keys", mode="before")
     @classmethod
     def _keys(cls, value: object) -> object:
@@ -208,6 +226,7 @@ class Settings(BaseSettings):
         "kafka_ssl_keyfile",
         "kafka_sasl_username",
         "kafka_sasl_password",
+        "cause_codes_file",
         mode="before",
     )
     @classmethod
@@ -289,4 +308,5 @@ def core_options(settings: Settings) -> Options:
         grade_hysteresis_se_fall=settings.grade_hysteresis_se_fall,
         grade_hysteresis_se_rise=settings.grade_hysteresis_se_rise,
         require_all_criteria=settings.require_all_criteria,
+        alarm_clear_subgroups=settings.alarm_clear_subgroups,
     )

@@ -6,7 +6,8 @@ alone. Now the boundary is explicit and one-way:
 
 * :meth:`PartitionMachine.apply` takes a batch of records ``(topic, partition, offset, timestamp, key,
   value)`` — aiokafka's ``ConsumerRecord`` fits, so does :class:`Record` — applies them in order and returns
-  an :class:`Effects`: alerts, dead letters and re-keyed forwards to publish, event counts for the metrics,
+  an :class:`Effects`: alerts, alarm events (``activate``/``clear``, decided by ``LineState``), dead letters
+  and re-keyed forwards to publish, event counts for the metrics,
   and ``held`` when a record names a characteristic the spec registry does not know (yet).
 * A **spec hold** is a returned value, not an exception: the machine keeps the held record and every record
   behind it (nothing of them is applied, their offsets stay unapplied) until the shell has read the specs
@@ -116,6 +117,8 @@ class Effects:
     """
 
     alerts: list[dict[str, Any]] = field(default_factory=list)
+    # activate/clear documents for ``cpkmon.alarm-events`` (key = line), in application order
+    alarm_events: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
     forwards: list[tuple[str, int, str, bytes]] = field(default_factory=list)  # topic, partition, key, value
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -123,11 +126,12 @@ class Effects:
     held: Hold | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.alerts or self.dead_letters or self.forwards or self.counts)
+        return bool(self.alerts or self.alarm_events or self.dead_letters or self.forwards or self.counts)
 
     def extend(self, other: Effects) -> None:
         """Append ``other`` (later effects); ``held`` becomes ``other``'s."""
         self.alerts.extend(other.alerts)
+        self.alarm_events.extend(other.alarm_events)
         self.dead_letters.extend(other.dead_letters)
         self.forwards.extend(other.forwards)
         self.counts.update(other.counts)
@@ -136,6 +140,7 @@ class Effects:
 
     def clear(self) -> None:
         self.alerts.clear()
+        self.alarm_events.clear()
         self.dead_letters.clear()
         self.forwards.clear()
         self.counts.clear()
@@ -219,6 +224,9 @@ class PartitionMachine:
         self._last_status: dict[str, float] = {}
         self._owners: dict[str, int] = {}  # line → owner partition (murmur2 once per line, not per event)
         self._out = Effects()  # the effects of the call in progress
+        # alarm events produced outside apply/release (a spec deletion's retire, a restore): handed out first
+        # by the next apply/release, or by take_alarm_events (the shell, right before it checkpoints)
+        self._alarm_pending: list[dict[str, Any]] = []
         # measurements of the call in progress not yet applied, per line (batch mode): the line's state, its
         # inputs in order and the topic of each (for the counts)
         self._pending: dict[str, tuple[LineState, list[MeasurementInput], list[str]]] = {}
@@ -278,8 +286,16 @@ class PartitionMachine:
         records, self._held, self._hold = self._held, [], None
         return self._run(records, verified=True)
 
+    def take_alarm_events(self) -> list[dict[str, Any]]:
+        """The alarm events produced outside :meth:`apply` (:meth:`retire`, :meth:`restore`) and not yet
+        handed out. The shell takes them together with :meth:`checkpoint` (no await in between) and publishes
+        them before the checkpoint records: the checkpoint holds the state that produced them."""
+        out, self._alarm_pending = self._alarm_pending, []
+        return out
+
     def _run(self, records: Sequence[RecordLike], verified: bool) -> Effects:
         out = self._out = Effects()
+        out.alarm_events.extend(self.take_alarm_events())  # caused before these records: published first
         for i, rec in enumerate(records):
             hold = self._handle(rec, verified=verified and i == 0)
             if hold is not None:
@@ -297,6 +313,7 @@ class PartitionMachine:
             return
         st, inputs, topics = pending
         accepted, alerts = st.measurements(inputs)
+        self._out.alarm_events.extend(st.take_alarm_events())
         counts = self._out.counts
         any_accepted = False
         for topic, ok in zip(topics, accepted, strict=True):
@@ -436,6 +453,7 @@ class PartitionMachine:
             accepted, alerts = st.quality_cost(
                 ev.internal_loss, ev.external_loss, ev.output_value, ev.ts, ev.event_id, detected_at
             )
+        self._out.alarm_events.extend(st.take_alarm_events())
         if accepted:
             self._dirty_status.add(st.line)
             self._dirty_checkpoint.add(st.line)
@@ -506,6 +524,7 @@ class PartitionMachine:
             self._dead_letter(topic, offset, reason, doc)
             return
         self._out.alerts.extend(alerts)
+        self._out.alarm_events.extend(st.take_alarm_events() if st is not None else [])
         self._dirty_status.add(line)
         self._dirty_checkpoint.add(line)
         self._out.counts[(topic, "accepted")] += 1
@@ -515,6 +534,7 @@ class PartitionMachine:
         st = self.lines.get(line)
         if st is None or not st.retire(characteristic):
             return False
+        self._alarm_pending.extend(st.take_alarm_events())  # its control alarm's clear, if it was active
         self._dirty_status.add(line)
         self._dirty_checkpoint.add(line)
         return True

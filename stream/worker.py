@@ -11,9 +11,10 @@ The worker is a thin shell around one :class:`~cpkmon.stream.machine.PartitionMa
 partition and never touches their internals: poll → apply (each partition's fetched topics merged by
 timestamp, :func:`~cpkmon.stream.machine.merge_topics`; the machine returns its effects; a spec hold is
 resolved here by waiting for the spec follower to reach the end of the specs topic, then releasing) →
-publish alerts, dead letters and re-keyed records and wait for their acks → publish the status documents the
-machines say are due (not waiting for their acks) → every ``checkpoint_interval_ms`` write the checkpoint
-records the machines return (line states, then the partition record) → commit. A crash anywhere replays from
+publish alerts, alarm events, dead letters and re-keyed records and wait for their acks → publish the status
+documents the machines say are due (not waiting for their acks) → every ``checkpoint_interval_ms`` write the
+checkpoint records the machines return (line states, then the partition record; alarm events a spec deletion
+produced in between are published and acknowledged first) → commit. A crash anywhere replays from
 the last partition record: outputs may be published again (alerts byte-identical with the same id, status
 last-writer-wins), state effects never twice. Metrics and health read :meth:`Worker.snapshot`.
 """
@@ -208,7 +209,7 @@ class Worker:
     # ---------------------------------------------------------------------------------------------- output
     async def _flush_outputs(self) -> None:
         out = self.out
-        if not (out.alerts or out.dead_letters or out.forwards or out.counts):
+        if not (out.alerts or out.alarm_events or out.dead_letters or out.forwards or out.counts):
             return
         assert self.producer is not None
         futures = []
@@ -216,6 +217,10 @@ class Worker:
         for doc in out.alerts:
             futures.append(
                 await send(self.settings.topic_alerts, orjson.dumps(doc), key=doc["line"].encode())
+            )
+        for doc in out.alarm_events:  # key = line: one partition per line keeps each alarm's history ordered
+            futures.append(
+                await send(self.settings.topic_alarm_events, orjson.dumps(doc), key=doc["line"].encode())
             )
         for dl in out.dead_letters:
             futures.append(await send(self.settings.topic_dead_letter, orjson.dumps(dl, default=str)))
@@ -264,13 +269,26 @@ class Worker:
         assert self.producer is not None
         self.last_checkpoint = time.monotonic()
         topic = self.settings.topic_checkpoints
-        futures = []
-        written = 0
+        # Taken in one synchronous step: alarm events a spec deletion produced outside the ingest loop (the
+        # spec follower runs beside it) and the checkpoint records holding the state that produced them. The
+        # events are acknowledged before any checkpoint record is sent, so no checkpoint gets ahead of them.
+        events: list[dict[str, Any]] = []
+        records: list[tuple[int, list[tuple[bytes, bytes]]]] = []
         for p in sorted(partitions):
             machine = self.machines.get(p)
-            if machine is None:
-                continue
-            for key, value in machine.checkpoint():
+            if machine is not None:
+                events.extend(machine.take_alarm_events())
+                records.append((p, machine.checkpoint()))
+        if events:
+            await asyncio.gather(*[
+                await self.producer.send(self.settings.topic_alarm_events, orjson.dumps(doc),
+                                         key=doc["line"].encode())
+                for doc in events
+            ])
+        futures = []
+        written = 0
+        for p, recs in records:
+            for key, value in recs:
                 futures.append(await self.producer.send(topic, value, key=key, partition=p))
                 if key != checkpoint.PARTITION_KEY:
                     written += len(value)

@@ -19,6 +19,7 @@ import typer
 from cpkmon.broker import EmbeddedBroker, free_port
 from cpkmon.kafka_security import require_broker
 from cpkmon.settings import get_settings
+from cpkmon.simulate import DEFAULT_TIME_SCALE
 
 
 def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -61,7 +62,13 @@ def _wait_http(url: str, timeout: float) -> bool:
 def up(
     demo: bool = typer.Option(False, "--demo", help="also run a simulated plant (cpkmon simulate)"),
     lines: int = typer.Option(4, min=1, help="simulated lines with --demo"),
-    rate: float = typer.Option(400.0, min=0, help="simulated events per second with --demo"),
+    rate: float = typer.Option(400.0, min=0, help="simulated events per second at most with --demo"),
+    time_scale: float = typer.Option(
+        DEFAULT_TIME_SCALE,
+        "--time-scale",
+        min=0,
+        help="with --demo: the plant's event time runs N× faster than the wall clock (see cpkmon simulate)",
+    ),
     duration: float = typer.Option(0.0, min=0, help="stop after this many seconds (0 = until interrupted)"),
 ) -> None:
     """Start the embedded broker, a worker and the API (and with --demo a simulated plant)."""
@@ -104,7 +111,8 @@ def up(
         api = f"http://{settings.api_host}:{settings.api_port}"
         worker = f"http://{settings.worker_host}:{settings.worker_port}"
         if demo:
-            procs.append(_spawn(["simulate", "--lines", str(lines), "--rate", str(rate)], env))
+            sim = ["simulate", "--lines", str(lines), "--rate", str(rate), "--time-scale", str(time_scale)]
+            procs.append(_spawn(sim, env))
         if _wait_http(f"{api}/healthz", 20):
             typer.echo(f"dashboard  {api}/\nAPI        {api}/docs")
             typer.echo(f"metrics    {api}/metrics  (worker: {worker}/metrics)")

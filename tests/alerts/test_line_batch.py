@@ -1,7 +1,8 @@
 """A line's measurements applied in batches equal them applied one by one (issue 11, determinism).
 
 ``LineState.measurements`` applies a batch characteristic by characteristic, yet must produce the same
-alerts (out-of-control *and* grade alerts, ids included), the same status documents and the same checkpoints
+alerts (out-of-control *and* grade alerts, ids included), the same alarm events (``take_alarm_events``:
+control and grade activations and clears, ids included), the same status documents and the same checkpoints
 as ``LineState.measurement`` value by value — for any split of the stream into batches, with inspections,
 quality costs, spec changes, spec deletions, re-baselines and resent ids in between. Everything is compared as
 JSON text, so a float that differs in its last bit fails.
@@ -91,6 +92,12 @@ def _stream(seed: int, n: int) -> list[Op]:
 
 
 def _apply_single(st_: LineState, op: Op) -> tuple[list[bool], list[Any]]:
+    """Apply one op; the alerts it returns are followed by the alarm events it produced."""
+    ok, alerts = _apply_op(st_, op)
+    return ok, [*alerts, *st_.take_alarm_events()]
+
+
+def _apply_op(st_: LineState, op: Op) -> tuple[list[bool], list[Any]]:
     kind, a = op
     if kind == "m":
         ok, alerts = st_.measurement(*a)
@@ -148,7 +155,10 @@ def test_batches_equal_one_by_one(
         batch = [MeasurementInput(*op[1]) for op in ops[i:j]]
         ok2, alerts2 = got.measurements(batch, numpy_min=numpy_min)
         assert ok2 == want_ok
-        assert _dump(alerts2) == _dump(want_alerts)
+        # alerts first, then the batch's alarm events: the alarm events in their order, compared apart
+        want_events = [a for a in want_alerts if "event_id" in a]
+        assert _dump(alerts2) == _dump([a for a in want_alerts if "event_id" not in a])
+        assert _dump(got.take_alarm_events()) == _dump(want_events)
         assert _dump(got.status()) == _dump(ref.status())
         assert _dump(got.to_dict()) == _dump(ref.to_dict())
         boundary += 1
@@ -176,12 +186,19 @@ def test_a_stream_exercises_alerts_and_grade_changes() -> None:
                 want += _apply_single(ref, op)[1]
                 run.append(MeasurementInput(*op[1]))
                 continue
-            have += got.measurements(run)[1]
+            have += got.measurements(run)[1] + got.take_alarm_events()
             run = []
             if op[0] != "end":
                 want += _apply_single(ref, op)[1]
                 have += _apply_single(got, op)[1]
-        assert [a["alert_id"] for a in have] == [a["alert_id"] for a in want]
-        assert _dump(have) == _dump(want)
-        kinds |= {a["type"] for a in want}
+        def split(docs: list[Any]) -> tuple[list[Any], list[Any]]:
+            return [a for a in docs if "event_id" not in a], [a for a in docs if "event_id" in a]
+
+        (have_alerts, have_events), (want_alerts, want_events) = split(have), split(want)
+        assert [a["alert_id"] for a in have_alerts] == [a["alert_id"] for a in want_alerts]
+        assert _dump(have_alerts) == _dump(want_alerts)
+        assert _dump(have_events) == _dump(want_events)
+        kinds |= {a["type"] for a in want_alerts}
+        kinds |= {f'{e["source"]["kind"]}:{e["kind"]}' for e in want_events}
     assert {"out_of_control", "grade_degraded", "grade_recovered"} <= kinds
+    assert {"control:activate", "control:clear", "grade:activate", "grade:clear"} <= kinds

@@ -58,6 +58,7 @@ def make_settings(bootstrap: str, prefix: str | None = None, **overrides: Any) -
         "topic_checkpoints": f"{prefix}.worker-checkpoints",
         "topic_dead_letter": f"{prefix}.dead-letter",
         "topic_audit": f"{prefix}.audit",  # every write appends to it: one chain per test
+        "topic_alarm_events": f"{prefix}.alarm-events",
     }
     fields.update(overrides)
     return Settings(**fields)
@@ -67,7 +68,10 @@ def create_topics(settings: Settings) -> None:
     """Create the test's topics up front so kafka-python's first produce finds PARTITIONS partitions (an API
     view may have created them first: that is fine)."""
     admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers())
-    names = (settings.topic_line_status, settings.topic_alerts, settings.topic_acks, settings.topic_specs)
+    names = (
+        settings.topic_line_status, settings.topic_alerts, settings.topic_acks, settings.topic_specs,
+        settings.topic_alarm_events,  # the worker creates it with the inputs' count; the API never does
+    )
     try:
         for name in names:
             with contextlib.suppress(TopicAlreadyExistsError):

@@ -37,6 +37,11 @@ API_METRICS = frozenset(
         "cpkmon_loss_rate_ratio",
         "cpkmon_dpmo",
         "cpkmon_view_lag_seconds",
+        # ISA-18.2 alarm KPIs (README "Alarm management")
+        "cpkmon_alarms_per_10min",
+        "cpkmon_plant_alarms_per_10min",
+        "cpkmon_alarms_unacknowledged",
+        "cpkmon_alarms_stale",
     }
 )
 WORKER_METRICS = frozenset(
@@ -188,6 +193,8 @@ def _panel_using(metric: str) -> list[dict[str, Any]]:
         "cpkmon_events_total",
         "cpkmon_consumer_lag",
         "cpkmon:dead_letters:rate5m",
+        "cpkmon:plant_alarms_per_10min:max",  # alarm load
+        "cpkmon:alarms_stale:sum",
     ],
 )
 def test_dashboard_has_a_panel_for(metric: str) -> None:

@@ -191,6 +191,7 @@ def drive(
         assert it.record is not None
         batch.append(it.record)
     flush()
+    total.alarm_events.extend(m.take_alarm_events())  # a retire's clear after the last record
     return total
 
 

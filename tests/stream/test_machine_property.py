@@ -2,9 +2,10 @@
 
 Random streams (specs, a spec change, per-part measurements with drift, inspections, costs, producer resends,
 Kafka redeliveries, bad input, a characteristic without a spec, a foreign line, a re-baseline) applied one
-record at a time and in random batch splits give byte-identical status documents, alerts (ids included), dead
-letters, forwards, counts and ``values_total``; and each stable characteristic's window equals an independent
-numpy/scipy recompute of SPEC §4 over the subgroups the stream put in it, to 1e-9 relative.
+record at a time and in random batch splits give byte-identical status documents, alerts (ids included), alarm
+events (ids included), dead letters, forwards, counts and ``values_total``; and each stable characteristic's
+window equals an independent numpy/scipy recompute of SPEC §4 over the subgroups the stream put in it, to 1e-9
+relative.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def _fingerprint(m: PartitionMachine, eff: Effects) -> dict[str, Any]:
     return {
         "status": statuses(m),
         "alerts": by_line(eff.alerts),
+        "alarm_events": by_line(eff.alarm_events),
         "dead_letters": [orjson.dumps(d, default=str) for d in eff.dead_letters],
         "forwards": eff.forwards,
         "counts": dict(eff.counts),
@@ -75,6 +77,8 @@ def test_the_streams_raise_what_the_property_is_about() -> None:
     outcomes = {outcome for (_, outcome) in eff.counts}
     assert {"accepted", "duplicate", "dead_letter", "rekeyed"} <= outcomes
     assert any(d["reason"].startswith("no_spec") for d in eff.dead_letters)
+    alarm = {(e["source"]["kind"], e["kind"]) for e in eff.alarm_events}
+    assert {("control", "activate"), ("grade", "activate")} <= alarm
 
 
 @settings(max_examples=15, deadline=None)

@@ -37,6 +37,7 @@ from fastapi import Depends, Request
 from cpkmon.alerts.audit import Chain
 from cpkmon.api.deps import require_key
 from cpkmon.api.problems import Problem
+from cpkmon.api.writer import api_producer
 from cpkmon.capability.timeutil import to_rfc3339
 from cpkmon.catchup import read_to_end
 from cpkmon.kafka_security import aiokafka_kwargs
@@ -78,14 +79,7 @@ class AuditLog:
 
     async def _get_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
-            producer = AIOKafkaProducer(
-                bootstrap_servers=self.settings.bootstrap_servers(),
-                **aiokafka_kwargs(self.settings),
-                client_id="cpkmon-api-audit",
-                acks="all",
-                enable_idempotence=False,  # the embedded broker has no InitProducerId (SPEC §10)
-                request_timeout_ms=10_000,
-            )
+            producer = api_producer(self.settings, "cpkmon-api-audit")
             await producer.start()
             self._producer = producer
         return self._producer

@@ -25,6 +25,19 @@ from cpkmon.topics import ensure_topics
 log = logging.getLogger(__name__)
 
 
+def api_producer(settings: Settings, client_id: str) -> AIOKafkaProducer:
+    """How the API produces (specs, acks, commands, alarm events, audit records): every write waits for
+    ``acks=all``; no idempotent producer, since the embedded broker has no InitProducerId (SPEC §10)."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers(),
+        **aiokafka_kwargs(settings),
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=False,
+        request_timeout_ms=10_000,
+    )
+
+
 class Writer:
     def __init__(self, settings: Settings, view: View) -> None:
         self.settings = settings
@@ -39,14 +52,7 @@ class Writer:
             return self._producer
         async with self._lock:
             if self._producer is None:
-                producer = AIOKafkaProducer(
-                    bootstrap_servers=self.settings.bootstrap_servers(),
-                    **aiokafka_kwargs(self.settings),
-                    client_id="cpkmon-api",
-                    acks="all",
-                    enable_idempotence=False,  # the embedded broker has no InitProducerId (SPEC §10)
-                    request_timeout_ms=10_000,
-                )
+                producer = api_producer(self.settings, "cpkmon-api")
                 await producer.start()
                 self._producer = producer
             return self._producer

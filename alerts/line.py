@@ -4,6 +4,10 @@ This is the unit the stream layer owns, checkpoints and restores. It is pure: th
 ``detected_at`` (the Kafka timestamp of the message being applied) so that replaying the same messages after a
 crash rebuilds the same state and the same alert documents, byte for byte.
 
+Audit: the line's alarm transitions and limit freezes are records of its own audit chain (``worker:<line>``,
+:class:`cpkmon.alerts.audit.ChainWriter`; head checkpointed with the line, records taken like the alarm
+events), built from event data only, so a replay rebuilds them byte for byte.
+
 Duplicates: an event whose id is held by the window it would enter (the characteristic's open subgroup and
 window, the station's yield window, the cost window) is a duplicate and counts once (SPEC §2). Kafka
 redeliveries are caught earlier, by source offsets (``applied``), so ids only need to cover what producers
@@ -16,6 +20,7 @@ import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
+from cpkmon.alerts.audit import ChainWriter, worker_chain
 from cpkmon.alerts.engine import GradeTracker, OutOfControlTracker
 from cpkmon.alerts.ladder import (
     GradeResult,
@@ -25,7 +30,7 @@ from cpkmon.alerts.ladder import (
     published_limiting,
     resolvable_level,
 )
-from cpkmon.alerts.model import FALLING, RISING
+from cpkmon.alerts.model import AUDIT_LIMITS_FREEZE, AUDIT_LIMITS_REBASELINE_APPLIED, FALLING, RISING
 from cpkmon.alerts.process_alarms import ProcessAlarms
 from cpkmon.capability.characteristic import Characteristic, ClosedSubgroupResult
 from cpkmon.capability.costs import CostWindow
@@ -107,6 +112,7 @@ class LineState:
         "_rollup",
         "alarms",
         "applied",
+        "audit",
         "characteristics",
         "costs",
         "grade_tracker",
@@ -136,8 +142,10 @@ class LineState:
         self._graded: tuple[tuple[Any, ...], GradeResult] | None = None  # see _grade
         # name → (characteristic, its version, cpk, stable) as last read by metrics()
         self._rollup: dict[str, _Read] = {}
+        # the line's audit chain (alarm transitions, limit freezes): head in the state, records in an outbox
+        self.audit = ChainWriter(worker_chain(line))
         # the process condition of the line's alarm sources (activate/clear events, issue 12)
-        self.alarms = ProcessAlarms(_clear_after(options))
+        self.alarms = ProcessAlarms(_clear_after(options), self.audit)
 
     # ---------------------------------------------------------------------------------------------- inputs
     def characteristic_for(self, name: str, spec: Spec, station: str | None) -> Characteristic:
@@ -195,6 +203,8 @@ class LineState:
         alerts: list[Alert] = []
         if closed:
             for res in closed:
+                if res.limits is not None:
+                    self._audit_freeze(characteristic, res)
                 raised: list[Alert] = []
                 if res.violations:
                     raised = self.ooc.observe(
@@ -313,6 +323,8 @@ class LineState:
                 continue
             detected_at = batch[p][7]
             for res in closed:
+                if res.limits is not None:
+                    self._audit_freeze(name, res)
                 raised: list[Alert] = []
                 if res.violations:
                     raised = self.ooc.observe(self.line, name, station, res.violations, res.seq, window,
@@ -385,11 +397,14 @@ class LineState:
         char = self.characteristics.get(characteristic)
         if char is None:
             return None
+        before = char.chart.limits()
         try:
             violations = char.rebaseline()
         except ValueError:
             return None
         when = detected_at if detected_at is not None else (char.last_event_time or 0.0)
+        self.audit.append(at=to_rfc3339(when) or "", what=AUDIT_LIMITS_REBASELINE_APPLIED,
+                          subject=f"{self.line}/{characteristic}", before=before, after=char.chart.limits())
         self.ooc.forget(characteristic)  # firings judged against the old limits say nothing about the new
         closed = char.seq
         alerts = self.ooc.observe(self.line, characteristic, char.station, violations, closed,
@@ -513,6 +528,18 @@ class LineState:
             self.alarms.grade_alerts(self.line, alerts, current, event_time)
         return alerts
 
+    def _audit_freeze(self, characteristic: str, res: ClosedSubgroupResult) -> None:
+        """Audit the limits frozen by the close ``res`` (the end of Phase I), dated by its event time. Both
+        application paths call it in close order, before the close's alarm transition (judged against the
+        new limits), so the chain is the same however the measurements were batched."""
+        self.audit.append(at=to_rfc3339(res.event_time) or "", what=AUDIT_LIMITS_FREEZE,
+                          subject=f"{self.line}/{characteristic}", before=None, after=res.limits)
+
+    def take_audit_records(self) -> list[Alert]:
+        """The audit records (chain ``worker:<line>``) built since the last call, in order; taken and
+        published like :meth:`take_alarm_events`, before the checkpoint that holds the chain's head."""
+        return self.audit.take()
+
     def take_alarm_events(self) -> list[Alert]:
         """The alarm events (``activate``/``clear`` documents of ``cpkmon.alarm-events``) produced since the
         last call, in the order their causes were applied. They sit beside the alerts every input method
@@ -572,6 +599,7 @@ class LineState:
             "grade_tracker": self.grade_tracker.to_dict(),
             "ooc": self.ooc.to_dict(),
             "alarms": self.alarms.to_dict(),
+            "audit": self.audit.to_dict(),
         }
 
     @classmethod
@@ -593,7 +621,10 @@ class LineState:
         st.costs = CostWindow.from_dict(d["costs"], options.cost_window_days)
         st.grade_tracker = GradeTracker.from_dict(d["grade_tracker"], options)
         st.ooc = OutOfControlTracker.from_dict(d["ooc"])
+        # absent in a checkpoint written before the worker audited: the chain starts at seq 1 (no worker
+        # record of it can exist yet)
+        st.audit = ChainWriter.from_dict(worker_chain(st.line), d.get("audit"))
         # absent in a checkpoint written before alarms existed: no alarm active
-        st.alarms = ProcessAlarms.from_dict(d.get("alarms"), _clear_after(options))
+        st.alarms = ProcessAlarms.from_dict(d.get("alarms"), _clear_after(options), st.audit)
         st.last_result = st._grade(st.metrics())
         return st

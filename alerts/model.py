@@ -1019,6 +1019,76 @@ class Alarm(Document):
     events: int = Field(description="events applied to this alarm (rejected and duplicate ones excluded)")
 
 
+class AlarmRateKpis(BaseModel):
+    """The alarm-load figures of one scope — a line, or the plant (``line`` null) — at the report's time
+    (:class:`cpkmon.alerts.alarm_kpis.RateKpis`; definitions in the README's "Alarm management")."""
+
+    line: str | None = Field(description="the line, or null for the plant", examples=["L1"])
+    alarms_10min: int = Field(description="annunciations in the trailing 10 minutes of event time")
+    annunciations_total: int = Field(description="annunciations (normal → unack) since the first transition")
+    reactivations_total: int = Field(description="re-activations of open occurrences (not new alarms)")
+    observed_seconds: float = Field(description="event time since the scope's first transition, s")
+    mean_per_10min: float | None = Field(
+        description="annunciations per 10 minutes over the observed span (null: no span yet)"
+    )
+    in_flood: bool = Field(description="more than 10 alarms in 10 minutes, until the count drops below 5")
+    floods: int = Field(description="floods started")
+    flood_seconds: float = Field(description="event time spent in flood, s")
+    flood_fraction: float | None = Field(description="share of the observed span spent in flood")
+    unack: int = Field(description="alarms awaiting acknowledgement (unack, rtn_unack)")
+    unack_oldest_age: float | None = Field(description="age of the oldest of them, s (null: none)")
+    stale: int = Field(description="standing alarms whose condition is active longer than 24 h")
+    chattering: int = Field(
+        description="alarms chattering (3 activations within 60 s) in the last 10 minutes"
+    )
+
+
+class AlarmTopSource(BaseModel):
+    """One of the most frequent alarm sources (all activations, re-activations included)."""
+
+    alarm_id: str = Field(description="the alarm's id")
+    line: str = Field(description="line id", examples=["L1"])
+    source: str = Field(description="source kind", json_schema_extra=_enum(ALARM_SOURCE_KINDS))
+    characteristic: str | None = Field(description="control alarms: the characteristic")
+    activations: int = Field(description="activations over the history")
+
+
+class AlarmKpiTargets(BaseModel):
+    """The ANSI/ISA-18.2-2016 §16 / EEMUA 191 figures the KPIs are judged against (the same constants the
+    accumulator uses, so the page never hard-codes a second copy)."""
+
+    per_10min: float = Field(description="alarms per 10 minutes per operator: very likely acceptable (~1)")
+    per_10min_max: float = Field(description="alarms per 10 minutes: maximum manageable (2)")
+    flood_threshold: int = Field(description="a flood: more than this many alarms in 10 minutes")
+    flood_end: int = Field(description="a flood ends when the 10-minute count drops below this")
+    flood_fraction: float = Field(description="time in flood: below this share of the time")
+    top10_share: float = Field(description="the top 10 sources: about this share of the load or less")
+    stale_after_s: float = Field(description="a standing alarm active longer than this is stale, s")
+    chatter_count: int = Field(description="activations of one source that make it chatter …")
+    chatter_window_s: float = Field(description="… within this many seconds")
+
+
+class AlarmKpiReport(BaseModel):
+    """``GET /api/v1/alarms/kpis``: the ISA-18.2 alarm-system KPIs at the API's now — what ``/metrics``
+    exports, as one JSON document for the dashboard (:class:`cpkmon.alerts.alarm_kpis.KpiReport`)."""
+
+    now: str = Field(description="the event time the KPIs are evaluated at (RFC 3339)")
+    plant: AlarmRateKpis = Field(description="plant-wide figures (one operator position watches every line)")
+    lines: dict[str, AlarmRateKpis] = Field(description="per line, by line id")
+    top: list[AlarmTopSource] = Field(description="the 10 most frequent sources, most activations first")
+    top10_share: float | None = Field(description="share of all activations from the top 10 (null: none)")
+    chattering: list[str] = Field(description="alarm ids chattering within the trailing 10 minutes")
+    chattering_ever: list[str] = Field(description="alarm ids that ever chattered")
+    stale: list[str] = Field(description="alarm ids standing with the condition active > 24 h")
+    tta_buckets: list[float] = Field(description="time-to-acknowledge histogram upper bounds, s")
+    tta_counts: list[int] = Field(
+        description="cumulative acks with a delay ≤ each bound; the last entry is +Inf (= tta_count)"
+    )
+    tta_sum: float = Field(description="sum of the delays, s")
+    tta_count: int = Field(description="acknowledgements measured")
+    targets: AlarmKpiTargets = Field(description="the ISA-18.2 / EEMUA 191 targets")
+
+
 # ------------------------------------------------------------------------------- dead letters, checkpoints
 
 
@@ -1067,6 +1137,11 @@ class LineCheckpoint(Document):
         "with their last firing seq, the grade before an open grade incident, events emitted); absent in "
         "checkpoints written before alarms existed",
     )
+    audit: dict[str, Any] | None = Field(
+        default=None,
+        description="the head {seq, hash} of the line's audit chain (worker:<line>) as of this state; absent "
+        "in checkpoints written before the worker audited (the chain then starts at seq 1)",
+    )
 
 
 # ---------------------------------------------------------------------------------------------- audit trail
@@ -1088,25 +1163,49 @@ AUDIT_ALARM_VERBS: tuple[str, ...] = (
     "alarm.out_of_service",
     "alarm.in_service",
 )
+#: What the worker records in its per-line chains (``chain`` = ``worker:<line>``, ``who`` = ``worker``): an
+#: alarm's condition becoming active or clearing, limits frozen at the end of Phase I, limits re-frozen by an
+#: applied re-baseline command (the API's ``limits.rebaseline`` records the request).
+AUDIT_ALARM_ACTIVATE = "alarm.activate"
+AUDIT_ALARM_CLEAR = "alarm.clear"
+AUDIT_LIMITS_FREEZE = "limits.freeze"
+AUDIT_LIMITS_REBASELINE_APPLIED = "limits.rebaseline_applied"
+AUDIT_WORKER_WHATS: tuple[str, ...] = (
+    AUDIT_ALARM_ACTIVATE,
+    AUDIT_ALARM_CLEAR,
+    AUDIT_LIMITS_FREEZE,
+    AUDIT_LIMITS_REBASELINE_APPLIED,
+)
 AUDIT_WHATS: tuple[str, ...] = (
     AUDIT_SPEC_PUT,
     AUDIT_SPEC_DELETE,
     AUDIT_LIMITS_REBASELINE,
     AUDIT_ALERT_ACK,
     *AUDIT_ALARM_VERBS,
+    *AUDIT_WORKER_WHATS,
 )
 _HEX64 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 
 class AuditRecord(Document):
-    """``cpkmon.audit`` (one partition, key = ``what``): one change a person made, hash-chained.
+    """``cpkmon.audit`` (one partition): one change a person made through the API (key = ``what``) or one
+    alarm transition or limit change the worker made (key = ``chain``), hash-chained per (partition, chain).
 
     ``hash`` is SHA-256 over the canonical JSON (:func:`cpkmon.alerts.audit.canonical`) of every other field
-    of the record — ``seq`` and ``prev_hash`` included, and any field a newer writer adds — so changing,
-    removing or reordering a record breaks the chain that ``cpkmon audit verify`` walks."""
+    of the record — ``seq``, ``prev_hash`` and ``chain`` (when present) included, and any field a newer
+    writer adds — so changing, removing or reordering a record breaks the chain that ``cpkmon audit verify``
+    walks."""
+
+    OPTIONAL_KEYS = frozenset({"chain"})
 
     seq: int = Field(
-        ge=AUDIT_FIRST_SEQ, description="position in the partition's chain: 1, 2, 3 … without gaps"
+        ge=AUDIT_FIRST_SEQ, description="position in the record's chain: 1, 2, 3 … without gaps"
+    )
+    chain: str | None = Field(
+        default=None,
+        description="the chain the record extends: absent for the API's (\"api\"), \"worker:<line>\" for a "
+        "line's worker records; each chain has its own seq and hash links",
+        examples=["worker:L1"],
     )
     prev_hash: _HEX64 = Field(
         description=f"the previous record's hash; {AUDIT_GENESIS[:8]}… (64 zeros) for the first record",
@@ -1116,9 +1215,13 @@ class AuditRecord(Document):
         description="SHA-256 (hex) of the canonical JSON of every other field of this record",
         examples=["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"],
     )
-    at: str = Field(description="when the API accepted the change (RFC 3339, wall clock)")
+    at: str = Field(
+        description="when the API accepted the change (RFC 3339, wall clock); for the worker's records the "
+        "event time of the transition or freeze (so a replay rebuilds the same record)"
+    )
     who: str = Field(
-        description="the API key's name, or the trusted identity header's value when one is configured",
+        description="the API key's name, or the trusted identity header's value when one is configured; "
+        "\"worker\" for the worker's records",
         examples=["shift-lead"],
     )
     what: str = Field(
@@ -1127,7 +1230,8 @@ class AuditRecord(Document):
         json_schema_extra=_enum(AUDIT_WHATS),
     )
     subject: str = Field(
-        description="what it was done to: line/characteristic for specs and limits, the alert or alarm id",
+        description="what it was done to: line/characteristic for specs and limits, the alert or alarm id "
+        "(alarm.activate/alarm.clear: the alarm id)",
         examples=["L1/bore_diameter"],
     )
     before: Any = Field(description="the subject before the change (null: it did not exist or is unknown)")
@@ -1228,6 +1332,17 @@ DASHBOARD_DOCUMENTS: dict[str, type[BaseModel]] = {
     "GRADE_ALERT": GradeAlertItem,
     "OOC_ALERT": OutOfControlAlertItem,
     "ACK": AckRecord,
+    "ALARM": Alarm,
+    "ALARM_SOURCE": AlarmSource,
+    "ALARM_ACK": AlarmAck,
+    "ALARM_RESOLUTION": AlarmResolution,
+    "ALARM_SHELVE": AlarmShelve,
+    "ALARM_OOS": AlarmOutOfService,
+    "CAUSE": CauseCode,
+    "KPIS": AlarmKpiReport,
+    "RATE": AlarmRateKpis,
+    "TOP_SOURCE": AlarmTopSource,
+    "TARGETS": AlarmKpiTargets,
 }
 
 
@@ -1261,6 +1376,9 @@ def fields_js() -> str:
         "DIRECTIONS": {d.upper(): d for d in DIRECTIONS},
         "STATES": {s.upper(): s for s in STATES},
         "CHART_KINDS": list(CHART_KINDS),
+        "ALARM_STATES": {a.upper(): a for a in ALARM_STATES},
+        "ALARM_KINDS": {k.upper(): k for k in ALARM_SOURCE_KINDS},
+        "SEVERITIES": {v.upper(): v for v in SEVERITIES},
     }
     for name, value in enums.items():
         text = json.dumps(value, ensure_ascii=False)

@@ -29,6 +29,10 @@ rule that keeps firing is one activation, however often it fires.
 Event ids are ``alarm_event``'s digest over the event together with the line's running count of alarm
 events (checkpointed), so two events with equal content (two clears of one alarm at the same event time)
 still get distinct ids, and a replay from a checkpoint reproduces the same ids.
+
+Every event is also an audit record (``alarm.activate``/``alarm.clear``) in the line's chain (``audit``, a
+:class:`cpkmon.alerts.audit.ChainWriter` the line owns), built from the event alone, so a replay rebuilds it
+byte for byte too.
 """
 
 from __future__ import annotations
@@ -39,11 +43,14 @@ from typing import Any
 from cpkmon.capability.control import Violation
 
 from .alarms import alarm_event
+from .audit import ChainWriter
 from .documents import alert_id as _digest
 from .ladder import grade_ref
 from .model import (
     ALARM_CONTROL,
     ALARM_GRADE,
+    AUDIT_ALARM_ACTIVATE,
+    AUDIT_ALARM_CLEAR,
     EV_ACTIVATE,
     EV_CLEAR,
     GRADE_DEGRADED,
@@ -62,16 +69,18 @@ class ProcessAlarms:
 
     ``control``: characteristic → seq of its last firing, for the active control alarms only (an inactive
     alarm holds no state); ``grade_base``: the published grade before the open grade incident (None: the
-    grade alarm is inactive); ``emitted``: alarm events written so far (part of every ``event_id``)."""
+    grade alarm is inactive); ``emitted``: alarm events written so far (part of every ``event_id``);
+    ``audit``: the line's audit chain, which gets a record per event (None: not audited)."""
 
-    __slots__ = ("_clear_after", "control", "emitted", "grade_base", "outbox")
+    __slots__ = ("_clear_after", "audit", "control", "emitted", "grade_base", "outbox")
 
-    def __init__(self, clear_after: int) -> None:
+    def __init__(self, clear_after: int, audit: ChainWriter | None = None) -> None:
         self._clear_after = max(1, int(clear_after))
         self.control: dict[str, int] = {}
         self.grade_base: int | None = None
         self.emitted = 0
         self.outbox: list[AlarmEventDoc] = []
+        self.audit = audit
 
     @property
     def clear_after(self) -> int:
@@ -88,6 +97,22 @@ class ProcessAlarms:
         doc = alarm_event(kind, line=line, source=source, at=at, characteristic=characteristic, **fields)
         doc["event_id"] = _digest("alarm-event", doc["event_id"], self.emitted)
         self.outbox.append(doc)
+        if self.audit is not None:
+            self._audit(doc)
+
+    def _audit(self, doc: AlarmEventDoc) -> None:
+        """The audit record of one event: the alarm's condition before and after it. ``after`` carries the
+        event's own fields (its ``event_id`` links the record to ``cpkmon.alarm-events``)."""
+        assert self.audit is not None
+        active = doc["kind"] == EV_ACTIVATE
+        detail = {k: v for k, v in doc.items() if k not in ("alarm_id", "kind", "at")}
+        self.audit.append(
+            at=doc["at"],
+            what=AUDIT_ALARM_ACTIVATE if active else AUDIT_ALARM_CLEAR,
+            subject=doc["alarm_id"],
+            before={"active": not active},
+            after={"active": active, **detail},
+        )
 
     # ------------------------------------------------------------------------------------------ control
     def subgroup_closed(
@@ -193,9 +218,12 @@ class ProcessAlarms:
                 "emitted": self.emitted}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any] | None, clear_after: int) -> ProcessAlarms:
-        """Restore; ``None`` (a checkpoint written before alarms existed) is a line with no active alarm."""
-        pa = cls(clear_after)
+    def from_dict(
+        cls, d: Mapping[str, Any] | None, clear_after: int, audit: ChainWriter | None = None
+    ) -> ProcessAlarms:
+        """Restore; ``None`` (a checkpoint written before alarms existed) is a line with no active alarm.
+        ``audit``: the restored line's chain (its head is checkpointed by the line, not here)."""
+        pa = cls(clear_after, audit)
         if d:
             pa.control = {str(k): int(v) for k, v in dict(d.get("control", {})).items()}
             base = d.get("grade_base")

@@ -10,8 +10,10 @@ whose record the broker refused answers 503 saying so (it is logged too), so the
 is recorded.
 
 Where the chain continues from: on the first write after start-up the writer reads the topic to its end
-(:func:`cpkmon.catchup.read_to_end`) and continues from its last record; before each later write it reads
-what was appended since (another API replica's records), so replicas continue one chain. Two replicas writing
+(:func:`cpkmon.catchup.read_to_end`) and continues from the last record of the API's chain (``"api"``: records
+without a ``chain`` field — the worker's records of its ``worker:<line>`` chains share the topic and are
+skipped); before each later write it reads what was appended since (another API replica's records), so
+replicas continue one chain. Two replicas writing
 in the same few milliseconds can still fork it — ``cpkmon audit verify`` then names the duplicated ``seq`` —
 so a plant that runs several replicas routes writes to one of them (see README "Audit trail").
 
@@ -34,7 +36,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from fastapi import Depends, Request
 
-from cpkmon.alerts.audit import Chain
+from cpkmon.alerts.audit import API_CHAIN, Chain, chain_of
 from cpkmon.api.deps import require_key
 from cpkmon.api.problems import Problem
 from cpkmon.api.writer import api_producer
@@ -95,6 +97,10 @@ class AuditLog:
                 client_id="cpkmon-api-audit",
                 fetch_max_wait_ms=50,  # cpkmon.catchup's end-of-topic rule assumes ≤ 50 ms
                 request_timeout_ms=10_000,
+                # ``consumer.topics()`` (below) fetches metadata without updating the consumer's own: a reader
+                # started before the topic existed (a GET before the first write) would see no partition until
+                # its metadata aged out (5 min by default). Refreshed every second, it sees the new topic.
+                metadata_max_age_ms=1_000,
             )
             await consumer.start()
             self._consumer = consumer
@@ -165,8 +171,9 @@ class AuditLog:
     # ------------------------------------------------------------------------------------------- writing
 
     async def _catch_up(self) -> Chain:
-        """The chain continued after the last record in the topic (all of it on the first call, only what
-        was appended since on later ones)."""
+        """The API's chain continued after its last record in the topic (all of it read on the first call,
+        only what was appended since on later ones); the records of other chains (the worker's) are not
+        the API's to continue."""
         await self._ensure_topic()
         async with self._read_lock:
             start = {0: self._next_offset - 1}
@@ -178,6 +185,8 @@ class AuditLog:
             doc = _load(rec.value)
             if doc is None or type(doc.get("seq")) is not int or not isinstance(doc.get("hash"), str):
                 continue  # not a record: the chain goes on from the last one that is
+            if chain_of(doc) != API_CHAIN:
+                continue  # another writer's chain (a line's worker records)
             if last is None or doc["seq"] > last["seq"]:
                 last = doc
         self._next_offset = delivered.get(0, -1) + 1

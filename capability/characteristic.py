@@ -52,6 +52,9 @@ class ClosedSubgroupResult:
     event_time: float
     point: ChartPoint
     violations: list[Violation]
+    # the control limits (``ControlChart.limits()``) this close froze at the end of Phase I, else None: the
+    # worker audits the freeze at the close that made it (``cpkmon.alerts.line``)
+    limits: dict[str, object] | None = None
 
 
 class Characteristic:
@@ -423,12 +426,14 @@ class Characteristic:
         point = self._chart_point(seq, label, c.event_time, c.moments)
         violations = self._chart.add(point)
         self._since_spec += 1
+        limits = None
         if not self._chart.frozen and self._since_spec >= self.options.min_subgroups:
             baseline = self._try_freeze()
             if baseline is not None:
                 # Phase I: the baseline subgroups' own violations (each with its own seq), this one's too
                 violations = baseline
-        return ClosedSubgroupResult(seq, label, c.moments.n, c.event_time, point, violations)
+                limits = self._chart.limits()
+        return ClosedSubgroupResult(seq, label, c.moments.n, c.event_time, point, violations, limits)
 
     def _chart_point(self, seq: int, label: str, event_time: float, m: Moments) -> ChartPoint:
         """The chart point of one subgroup: its mean and, by the chart kind, its range or SD."""

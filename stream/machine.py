@@ -6,7 +6,8 @@ alone. Now the boundary is explicit and one-way:
 
 * :meth:`PartitionMachine.apply` takes a batch of records ``(topic, partition, offset, timestamp, key,
   value)`` — aiokafka's ``ConsumerRecord`` fits, so does :class:`Record` — applies them in order and returns
-  an :class:`Effects`: alerts, alarm events (``activate``/``clear``, decided by ``LineState``), dead letters
+  an :class:`Effects`: alerts, alarm events (``activate``/``clear``, decided by ``LineState``), the audit
+  records of the lines' chains (``worker:<line>``: alarm transitions, limit freezes), dead letters
   and re-keyed forwards to publish, event counts for the metrics,
   and ``held`` when a record names a characteristic the spec registry does not know (yet).
 * A **spec hold** is a returned value, not an exception: the machine keeps the held record and every record
@@ -119,6 +120,9 @@ class Effects:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     # activate/clear documents for ``cpkmon.alarm-events`` (key = line), in application order
     alarm_events: list[dict[str, Any]] = field(default_factory=list)
+    # audit records of the lines' chains for ``cpkmon.audit`` (key = chain), in application order; like the
+    # alarm events they must be acknowledged before the checkpoint holding the chains' heads is written
+    audit: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
     forwards: list[tuple[str, int, str, bytes]] = field(default_factory=list)  # topic, partition, key, value
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -126,12 +130,16 @@ class Effects:
     held: Hold | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.alerts or self.alarm_events or self.dead_letters or self.forwards or self.counts)
+        return bool(
+            self.alerts or self.alarm_events or self.audit or self.dead_letters or self.forwards
+            or self.counts
+        )
 
     def extend(self, other: Effects) -> None:
         """Append ``other`` (later effects); ``held`` becomes ``other``'s."""
         self.alerts.extend(other.alerts)
         self.alarm_events.extend(other.alarm_events)
+        self.audit.extend(other.audit)
         self.dead_letters.extend(other.dead_letters)
         self.forwards.extend(other.forwards)
         self.counts.update(other.counts)
@@ -141,6 +149,7 @@ class Effects:
     def clear(self) -> None:
         self.alerts.clear()
         self.alarm_events.clear()
+        self.audit.clear()
         self.dead_letters.clear()
         self.forwards.clear()
         self.counts.clear()
@@ -227,6 +236,7 @@ class PartitionMachine:
         # alarm events produced outside apply/release (a spec deletion's retire, a restore): handed out first
         # by the next apply/release, or by take_alarm_events (the shell, right before it checkpoints)
         self._alarm_pending: list[dict[str, Any]] = []
+        self._audit_pending: list[dict[str, Any]] = []  # their audit records, likewise
         # measurements of the call in progress not yet applied, per line (batch mode): the line's state, its
         # inputs in order and the topic of each (for the counts)
         self._pending: dict[str, tuple[LineState, list[MeasurementInput], list[str]]] = {}
@@ -293,9 +303,21 @@ class PartitionMachine:
         out, self._alarm_pending = self._alarm_pending, []
         return out
 
+    def take_audit_records(self) -> list[dict[str, Any]]:
+        """The audit records produced outside :meth:`apply` (with the alarm events of
+        :meth:`take_alarm_events`), taken and published the same way, before the checkpoint records."""
+        out, self._audit_pending = self._audit_pending, []
+        return out
+
+    def _take(self, st: LineState) -> None:
+        """Move the line's alarm events and audit records into the effects of the call in progress."""
+        self._out.alarm_events.extend(st.take_alarm_events())
+        self._out.audit.extend(st.take_audit_records())
+
     def _run(self, records: Sequence[RecordLike], verified: bool) -> Effects:
         out = self._out = Effects()
         out.alarm_events.extend(self.take_alarm_events())  # caused before these records: published first
+        out.audit.extend(self.take_audit_records())
         for i, rec in enumerate(records):
             hold = self._handle(rec, verified=verified and i == 0)
             if hold is not None:
@@ -313,7 +335,7 @@ class PartitionMachine:
             return
         st, inputs, topics = pending
         accepted, alerts = st.measurements(inputs)
-        self._out.alarm_events.extend(st.take_alarm_events())
+        self._take(st)
         counts = self._out.counts
         any_accepted = False
         for topic, ok in zip(topics, accepted, strict=True):
@@ -453,7 +475,7 @@ class PartitionMachine:
             accepted, alerts = st.quality_cost(
                 ev.internal_loss, ev.external_loss, ev.output_value, ev.ts, ev.event_id, detected_at
             )
-        self._out.alarm_events.extend(st.take_alarm_events())
+        self._take(st)
         if accepted:
             self._dirty_status.add(st.line)
             self._dirty_checkpoint.add(st.line)
@@ -524,7 +546,8 @@ class PartitionMachine:
             self._dead_letter(topic, offset, reason, doc)
             return
         self._out.alerts.extend(alerts)
-        self._out.alarm_events.extend(st.take_alarm_events() if st is not None else [])
+        if st is not None:
+            self._take(st)
         self._dirty_status.add(line)
         self._dirty_checkpoint.add(line)
         self._out.counts[(topic, "accepted")] += 1
@@ -535,6 +558,7 @@ class PartitionMachine:
         if st is None or not st.retire(characteristic):
             return False
         self._alarm_pending.extend(st.take_alarm_events())  # its control alarm's clear, if it was active
+        self._audit_pending.extend(st.take_audit_records())
         self._dirty_status.add(line)
         self._dirty_checkpoint.add(line)
         return True

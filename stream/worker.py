@@ -11,12 +11,14 @@ The worker is a thin shell around one :class:`~cpkmon.stream.machine.PartitionMa
 partition and never touches their internals: poll → apply (each partition's fetched topics merged by
 timestamp, :func:`~cpkmon.stream.machine.merge_topics`; the machine returns its effects; a spec hold is
 resolved here by waiting for the spec follower to reach the end of the specs topic, then releasing) →
-publish alerts, alarm events, dead letters and re-keyed records and wait for their acks → publish the status
+publish alerts, alarm events, the lines' audit records (``cpkmon.audit``, key = chain), dead letters and
+re-keyed records and wait for their acks → publish the status
 documents the machines say are due (not waiting for their acks) → every ``checkpoint_interval_ms`` write the
-checkpoint records the machines return (line states, then the partition record; alarm events a spec deletion
-produced in between are published and acknowledged first) → commit. A crash anywhere replays from
-the last partition record: outputs may be published again (alerts byte-identical with the same id, status
-last-writer-wins), state effects never twice. Metrics and health read :meth:`Worker.snapshot`.
+checkpoint records the machines return (line states, then the partition record; alarm events and audit records
+a spec deletion produced in between are published and acknowledged first) → commit. A crash anywhere replays
+from the last partition record: outputs may be published again (alerts byte-identical with the same id, audit
+records byte-identical with the same seq and hash, status last-writer-wins), state effects never twice.
+Metrics and health read :meth:`Worker.snapshot`.
 """
 
 from __future__ import annotations
@@ -119,7 +121,8 @@ class Worker:
         # input topics that disagree stop the worker here, before anything is written (TopicConflict).
         topics = await ensure_topics(self.settings)
         self.partitions = topics.check()
-        missing = [t for t in [*self.inputs, self.settings.topic_checkpoints] if t not in topics.counts]
+        needed = [*self.inputs, self.settings.topic_checkpoints, self.settings.topic_audit]
+        missing = [t for t in needed if t not in topics.counts]
         if missing:
             raise TopicConflict(f"topics {missing} do not exist and could not be created")
         self.producer = AIOKafkaProducer(
@@ -209,7 +212,7 @@ class Worker:
     # ---------------------------------------------------------------------------------------------- output
     async def _flush_outputs(self) -> None:
         out = self.out
-        if not (out.alerts or out.alarm_events or out.dead_letters or out.forwards or out.counts):
+        if not out:
             return
         assert self.producer is not None
         futures = []
@@ -222,6 +225,8 @@ class Worker:
             futures.append(
                 await send(self.settings.topic_alarm_events, orjson.dumps(doc), key=doc["line"].encode())
             )
+        for rec in out.audit:
+            futures.append(await self._send_audit(rec))
         for dl in out.dead_letters:
             futures.append(await send(self.settings.topic_dead_letter, orjson.dumps(dl, default=str)))
         for topic, partition, key, value in out.forwards:
@@ -230,6 +235,15 @@ class Worker:
             await asyncio.gather(*futures)
         self.metrics.count(out)
         out.clear()
+
+    async def _send_audit(self, record: dict[str, Any]) -> asyncio.Future[Any]:
+        """Enqueue one audit record of a line's chain: the audit topic's one partition, key = the chain (the
+        API keys its records by ``what``; the chain field tells them apart)."""
+        assert self.producer is not None
+        fut: asyncio.Future[Any] = await self.producer.send(
+            self.settings.topic_audit, orjson.dumps(record), key=str(record["chain"]).encode(), partition=0
+        )
+        return fut
 
     async def _publish_status(self, force: bool = False) -> None:
         """Publish the due status documents.
@@ -273,18 +287,20 @@ class Worker:
         # spec follower runs beside it) and the checkpoint records holding the state that produced them. The
         # events are acknowledged before any checkpoint record is sent, so no checkpoint gets ahead of them.
         events: list[dict[str, Any]] = []
+        audit: list[dict[str, Any]] = []
         records: list[tuple[int, list[tuple[bytes, bytes]]]] = []
         for p in sorted(partitions):
             machine = self.machines.get(p)
             if machine is not None:
                 events.extend(machine.take_alarm_events())
+                audit.extend(machine.take_audit_records())
                 records.append((p, machine.checkpoint()))
-        if events:
+        if events or audit:
             await asyncio.gather(*[
                 await self.producer.send(self.settings.topic_alarm_events, orjson.dumps(doc),
                                          key=doc["line"].encode())
                 for doc in events
-            ])
+            ], *[await self._send_audit(rec) for rec in audit])
         futures = []
         written = 0
         for p, recs in records:

@@ -29,6 +29,9 @@ class AuditPage(BaseModel):
     operation_id="listAudit",
     summary="Audit records after a cursor, oldest first",
     response_model=AuditPage,
+    # records exactly as stored: a field the record lacks (``chain`` of the API's records) is not added as
+    # null, which would change what a client hashes
+    response_model_exclude_unset=True,
     responses=problem_responses(400, 422, 503),
 )
 async def list_audit(

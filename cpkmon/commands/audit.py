@@ -1,9 +1,11 @@
 """``cpkmon audit verify``: read the audit topic to its end and check its hash chain.
 
-Exit status: 0 — every partition's chain is intact (the heads are printed: note one outside Kafka and pass it
-as ``--expect-head`` later, which also catches a forger who rewrote the whole tail); 1 — the chain is broken,
-one line per problem naming partition, offset, seq and what is wrong; 2 — the trail could not be checked (no
-such topic, broker unreachable or refusing the TLS/SASL settings).
+Exit status: 0 — every chain is intact (the head of each (partition, chain) is printed — ``api`` for the API's
+records, ``worker:<line>`` for each line's: note them outside Kafka and pass any as ``--expect-head`` later,
+which also catches a forger who rewrote a chain's whole tail); identical re-publications of a record (a
+worker's replay after a crash) are counted, not failed; 1 — a chain is broken, one line per problem naming
+partition, chain, offset, seq and what is wrong; 2 — the trail could not be checked (no such topic, broker
+unreachable or refusing the TLS/SASL settings).
 
 The topic is read with the same client settings as every cpkmon client (``CPKMON_KAFKA_*``), group-less, to
 its end by :func:`cpkmon.catchup.read_to_end` (the embedded broker's end offsets cannot be trusted).
@@ -17,7 +19,7 @@ import json
 import typer
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from cpkmon.alerts.audit import Problem, Stored, heads, record_hash, verify
+from cpkmon.alerts.audit import Problem, Stored, check, record_hash
 from cpkmon.catchup import read_to_end
 from cpkmon.kafka_security import BrokerConnectionError, aiokafka_kwargs, check_broker_sync
 from cpkmon.settings import Settings, get_settings
@@ -90,8 +92,8 @@ def verify_command(
         typer.echo(f"error: no topic {name!r}: nothing to verify (was it deleted?)", err=True)
         raise typer.Exit(EXIT_UNCHECKED) from None
     anchored = not allow_truncated_head
-    problems = verify(stored, anchored=anchored)
-    problems += _missing_heads(stored, expect_head)
+    verdict = check(stored, anchored=anchored)
+    problems = verdict.problems + _missing_heads(stored, expect_head)
     if problems:
         for problem in problems:
             typer.echo(str(problem))
@@ -99,10 +101,11 @@ def verify_command(
             f"audit trail {name} is BROKEN: {len(problems)} problem(s) in {len(stored)} record(s)", err=True
         )
         raise typer.Exit(EXIT_BROKEN)
-    found = heads(stored, anchored=anchored)
     typer.echo(f"audit trail {name} intact: {len(stored)} record(s)")
-    for partition, head in sorted(found.items()):
-        typer.echo(f"partition {partition} head: seq {head.seq} hash {head.hash}")
+    for (partition, chain), head in sorted(verdict.heads.items()):
+        again = verdict.republished.get((partition, chain), 0)
+        note = f" ({again} identical re-publication(s))" if again else ""
+        typer.echo(f"partition {partition} chain {chain} head: seq {head.seq} hash {head.hash}{note}")
 
 
 def _missing_heads(stored: list[Stored], expected: list[str]) -> list[Problem]:

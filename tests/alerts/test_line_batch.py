@@ -2,7 +2,9 @@
 
 ``LineState.measurements`` applies a batch characteristic by characteristic, yet must produce the same
 alerts (out-of-control *and* grade alerts, ids included), the same alarm events (``take_alarm_events``:
-control and grade activations and clears, ids included), the same status documents and the same checkpoints
+control and grade activations and clears, ids included), the same audit records (``take_audit_records``:
+limit freezes, re-baselines and alarm transitions, seq and hash included), the same status documents and the
+same checkpoints
 as ``LineState.measurement`` value by value — for any split of the stream into batches, with inspections,
 quality costs, spec changes, spec deletions, re-baselines and resent ids in between. Everything is compared as
 JSON text, so a float that differs in its last bit fails.
@@ -17,6 +19,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cpkmon.alerts.audit import Stored, verify
 from cpkmon.alerts.line import LineState, MeasurementInput
 from cpkmon.capability.options import Options
 from cpkmon.capability.spec import Spec
@@ -92,9 +95,16 @@ def _stream(seed: int, n: int) -> list[Op]:
 
 
 def _apply_single(st_: LineState, op: Op) -> tuple[list[bool], list[Any]]:
-    """Apply one op; the alerts it returns are followed by the alarm events it produced."""
+    """Apply one op; the alerts it returns are followed by the alarm events and the audit records it
+    produced."""
     ok, alerts = _apply_op(st_, op)
-    return ok, [*alerts, *st_.take_alarm_events()]
+    return ok, [*alerts, *st_.take_alarm_events(), *st_.take_audit_records()]
+
+
+def _split(docs: list[Any]) -> tuple[list[Any], list[Any], list[Any]]:
+    """(alerts, alarm events, audit records) of a mixed list, each in its order."""
+    return ([a for a in docs if "event_id" not in a and "chain" not in a],
+            [a for a in docs if "event_id" in a], [a for a in docs if "chain" in a])
 
 
 def _apply_op(st_: LineState, op: Op) -> tuple[list[bool], list[Any]]:
@@ -155,10 +165,11 @@ def test_batches_equal_one_by_one(
         batch = [MeasurementInput(*op[1]) for op in ops[i:j]]
         ok2, alerts2 = got.measurements(batch, numpy_min=numpy_min)
         assert ok2 == want_ok
-        # alerts first, then the batch's alarm events: the alarm events in their order, compared apart
-        want_events = [a for a in want_alerts if "event_id" in a]
-        assert _dump(alerts2) == _dump([a for a in want_alerts if "event_id" not in a])
+        # alerts first, then the batch's alarm events and audit records, each in their order, compared apart
+        want_only, want_events, want_audit = _split(want_alerts)
+        assert _dump(alerts2) == _dump(want_only)
         assert _dump(got.take_alarm_events()) == _dump(want_events)
+        assert _dump(got.take_audit_records()) == _dump(want_audit)
         assert _dump(got.status()) == _dump(ref.status())
         assert _dump(got.to_dict()) == _dump(ref.to_dict())
         boundary += 1
@@ -186,19 +197,22 @@ def test_a_stream_exercises_alerts_and_grade_changes() -> None:
                 want += _apply_single(ref, op)[1]
                 run.append(MeasurementInput(*op[1]))
                 continue
-            have += got.measurements(run)[1] + got.take_alarm_events()
+            have += got.measurements(run)[1] + got.take_alarm_events() + got.take_audit_records()
             run = []
             if op[0] != "end":
                 want += _apply_single(ref, op)[1]
                 have += _apply_single(got, op)[1]
-        def split(docs: list[Any]) -> tuple[list[Any], list[Any]]:
-            return [a for a in docs if "event_id" not in a], [a for a in docs if "event_id" in a]
-
-        (have_alerts, have_events), (want_alerts, want_events) = split(have), split(want)
+        have_alerts, have_events, have_audit = _split(have)
+        want_alerts, want_events, want_audit = _split(want)
         assert [a["alert_id"] for a in have_alerts] == [a["alert_id"] for a in want_alerts]
         assert _dump(have_alerts) == _dump(want_alerts)
         assert _dump(have_events) == _dump(want_events)
+        assert _dump(have_audit) == _dump(want_audit)
+        assert verify([Stored(0, i, _dump(r).encode()) for i, r in enumerate(have_audit)]) == []
+        assert [r["seq"] for r in have_audit] == list(range(1, len(have_audit) + 1))
         kinds |= {a["type"] for a in want_alerts}
         kinds |= {f'{e["source"]["kind"]}:{e["kind"]}' for e in want_events}
+        kinds |= {r["what"] for r in want_audit}
     assert {"out_of_control", "grade_degraded", "grade_recovered"} <= kinds
     assert {"control:activate", "control:clear", "grade:activate", "grade:clear"} <= kinds
+    assert {"limits.freeze", "limits.rebaseline_applied", "alarm.activate", "alarm.clear"} <= kinds

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import random
@@ -22,7 +23,7 @@ from fastapi.testclient import TestClient
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from cpkmon.alerts.audit import Chain, Stored, record_hash, verify
+from cpkmon.alerts.audit import Chain, ChainWriter, Head, Stored, check, record_hash, verify, worker_chain
 from cpkmon.api.app import create_app
 from cpkmon.api.audit import AuditLog
 from cpkmon.api.problems import Problem
@@ -141,7 +142,7 @@ def test_changes_through_the_api_form_a_chain_that_verifies(settings: Settings, 
     ok = cli_verify(settings, settings.topic_audit, "--expect-head", docs[3]["hash"])
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "intact: 14 record(s)" in ok.stdout
-    assert f"partition 0 head: seq 14 hash {docs[-1]['hash']}" in ok.stdout
+    assert f"partition 0 chain api head: seq 14 hash {docs[-1]['hash']}" in ok.stdout
     values = [s.value or b"" for s in stored]
 
     # one record removed (seq 3): a fresh topic with the others copied in order
@@ -150,7 +151,8 @@ def test_changes_through_the_api_form_a_chain_that_verifies(settings: Settings, 
     bad = cli_verify(settings, removed)
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert bad.stdout.splitlines() == [
-        "partition 0 offset 2 seq 4: removed: seq 3 missing between offset 1 (seq 2) and offset 2 (seq 4)"
+        "partition 0 chain api offset 2 seq 4: removed: seq 3 missing between offset 1 (seq 2) and offset 2 "
+        "(seq 4)"
     ]
     assert "BROKEN: 1 problem(s) in 13 record(s)" in bad.stderr
 
@@ -161,7 +163,7 @@ def test_changes_through_the_api_form_a_chain_that_verifies(settings: Settings, 
     bad = cli_verify(settings, altered, "--expect-head", "f" * 64)
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert bad.stdout.splitlines() == [
-        "partition 0 offset 1 seq 2: altered: its hash does not match its content",
+        "partition 0 chain api offset 1 seq 2: altered: its hash does not match its content",
         f"chain: head: no record has the expected hash {'f' * 64}: the chain was rewritten",
     ]
 
@@ -244,3 +246,83 @@ def test_a_failed_change_records_nothing_and_a_failed_record_is_a_503_then_re_re
     asyncio.run(main())
     assert [json.loads(v)["seq"] for v in producer.values] == [1, 2]
     assert verify([Stored(0, i, v) for i, v in enumerate(producer.values)]) == []
+
+
+class SharedTopic:
+    """The audit topic's one partition, written by the API's producer and by workers alike."""
+
+    def __init__(self) -> None:
+        self.values: list[bytes] = []
+
+    async def send_and_wait(self, topic: str, value: bytes, key: bytes, partition: int) -> Any:
+        self.values.append(value)
+        return SimpleNamespace(partition=partition, offset=len(self.values) - 1)
+
+    def worker(self, writer: ChainWriter, n: int) -> None:
+        """``n`` records of a worker's chain appended, as the worker publishes them."""
+        for i in range(n):
+            writer.append(at=f"2026-12-01T09:00:{i:02d}.000Z", what="alarm.activate", subject="a-1",
+                          before={"active": False}, after={"active": True})
+        self.values += [json.dumps(r).encode() for r in writer.take()]
+
+    def stored(self) -> list[Stored]:
+        return [Stored(0, i, v) for i, v in enumerate(self.values)]
+
+
+def topic_log(topic: SharedTopic) -> AuditLog:
+    """An API audit log whose real catch-up reads ``topic`` (no broker: reads and writes are in memory)."""
+    log = AuditLog(Settings(broker="kafka://127.0.0.1:1"))
+
+    async def ensure_topic() -> None:
+        return None
+
+    async def read(start: dict[int, int], limit: int | None) -> tuple[list[Any], dict[int, int]]:
+        after = start.get(0, -1)
+        recs = [
+            SimpleNamespace(partition=0, offset=i, value=v) for i, v in enumerate(topic.values) if i > after
+        ]
+        return recs, {0: len(topic.values) - 1}
+
+    async def get_producer() -> Any:
+        return topic
+
+    log._ensure_topic = ensure_topic  # type: ignore[method-assign]
+    log._read = read  # type: ignore[method-assign,assignment]
+    log._get_producer = get_producer  # type: ignore[method-assign]
+    return log
+
+
+def test_the_api_continues_its_own_chain_between_worker_records() -> None:
+    """Workers append their ``worker:<line>`` chains to the same partition; the API continues the chain of
+    its own last record (``api``), not of whatever record is last, also after a restart."""
+    topic = SharedTopic()
+    l1, l2 = ChainWriter(worker_chain("L1")), ChainWriter(worker_chain("L2"))
+    log = topic_log(topic)
+
+    async def change(audit: AuditLog, i: int) -> None:
+        async with audit.change("ops", "spec.put", f"L1/c{i}") as c:
+            c.after = {"i": i}
+
+    async def main() -> None:
+        await change(log, 0)
+        topic.worker(l1, 3)
+        await change(log, 1)
+        topic.worker(l2, 2)
+        topic.worker(l1, 1)
+        await change(log, 2)
+        await change(topic_log(topic), 3)  # a restarted API reads the topic from the start
+        topic.worker(l1, 1)
+
+    asyncio.run(main())
+    docs = [json.loads(v) for v in topic.values]
+    api = [d for d in docs if "chain" not in d]
+    assert [d["seq"] for d in api] == [1, 2, 3, 4]
+    for before, after in itertools.pairwise(api):
+        assert after["prev_hash"] == before["hash"]
+    verdict = check(topic.stored())
+    assert verdict.problems == []
+    assert verdict.heads == {
+        (0, "api"): Head(4, api[-1]["hash"]),
+        (0, "worker:L1"): Head(5, l1.head.hash),
+        (0, "worker:L2"): Head(2, l2.head.hash),
+    }

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 import orjson
 import pytest
 
+from cpkmon.alerts.audit import Stored, check
 from cpkmon.stream import checkpoint
 from cpkmon.stream.machine import Effects, Hold, PartitionMachine, Record, merge_topics
 from cpkmon.stream.specs import SpecRegistry
@@ -313,3 +314,61 @@ def test_a_backlog_fetched_in_one_batch_replays_what_small_live_batches_applied(
     old_order, _ = fresh()
     eff_old = old_order.apply([r for topic_records in per_topic.values() for r in topic_records])
     assert by_line(eff_old.alerts) != by_line(live_alerts.alerts)
+
+
+# ------------------------------------------------------------------------------------------------- audit
+def test_effects_carry_the_audit_records() -> None:
+    rec = {"chain": "worker:L1", "seq": 1}
+    eff = Effects(audit=[rec])
+    assert eff  # audit records alone are something to publish
+    total = Effects()
+    total.extend(eff)
+    assert total.audit == [rec]
+    total.clear()
+    assert total.audit == [] and not total
+
+
+def test_a_replay_from_any_checkpoint_republishes_identical_audit_records() -> None:
+    """The lines' audit chains (limit freezes, re-baselines, alarm transitions) come out in the effects; a
+    worker that restores any prefix of the checkpoint topic and replays rebuilds only records it already
+    published, byte for byte, so the topic holding both still verifies, with the same heads."""
+    stream = build(8, subgroups=30)
+    specs = SpecRegistry()
+    m = machine(specs)
+    log: list[CkRecord] = []
+    published: list[dict[str, object]] = []
+    for i, it in enumerate(stream.items):
+        published += drive(m, specs, [it]).audit
+        if i % 5 == 4:
+            published += m.take_audit_records()  # the shell takes them right before the checkpoint
+            log += [CkRecord(P, k, v) for k, v in m.checkpoint()]
+    published += m.take_audit_records()
+    log += [CkRecord(P, k, v) for k, v in m.checkpoint()]
+    whats = {str(r["what"]) for r in published}
+    assert {"limits.freeze", "limits.rebaseline_applied", "alarm.activate"} <= whats
+    assert {str(r["chain"]) for r in published} == {f"worker:{line}" for line in m.lines}
+
+    def stored(records: list[dict[str, object]]) -> list[Stored]:
+        return [Stored(0, i, orjson.dumps(r)) for i, r in enumerate(records)]
+
+    original = check(stored(published))
+    assert original.problems == [] and original.republished == {}
+    first = next(i for i, it in enumerate(stream.items) if it.record is not None)
+    checked = 0
+    for k in range(0, len(log) + 1, max(1, len(log) // 12)):
+        restored = checkpoint.fold(log[:k], [P], OPTIONS, partition_count=PARTS)[P]
+        specs2 = SpecRegistry()
+        for it in stream.items[:first]:
+            assert it.spec is not None
+            specs2.apply_record(*it.spec)
+        m2 = machine(specs2)
+        m2.restore(restored.applied, restored.lines)
+        replay: list[dict[str, object]] = []
+        for it in stream.items:
+            replay += drive(m2, specs2, [it]).audit
+        replay += m2.take_audit_records()
+        assert {orjson.dumps(r) for r in replay} <= {orjson.dumps(r) for r in published}, f"prefix {k}"
+        both = check(stored(published + replay))
+        assert both.problems == [] and both.heads == original.heads, f"prefix {k}"
+        checked += 1
+    assert checked > 5

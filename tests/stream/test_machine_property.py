@@ -3,7 +3,8 @@
 Random streams (specs, a spec change, per-part measurements with drift, inspections, costs, producer resends,
 Kafka redeliveries, bad input, a characteristic without a spec, a foreign line, a re-baseline) applied one
 record at a time and in random batch splits give byte-identical status documents, alerts (ids included), alarm
-events (ids included), dead letters, forwards, counts and ``values_total``; and each stable characteristic's
+events (ids included), audit records (per chain, seq and hash included), dead letters, forwards, counts and
+``values_total``; and each stable characteristic's
 window equals an independent numpy/scipy recompute of SPEC §4 over the subgroups the stream put in it, to 1e-9
 relative.
 """
@@ -31,11 +32,20 @@ def _run(stream: Stream, cuts: set[int] | None, batch: bool = True) -> tuple[Par
     return m, drive(m, specs, stream.items, cuts)
 
 
+def _by_chain(records: list[dict[str, Any]]) -> dict[str, list[bytes]]:
+    """Audit records per chain, in order (each line's chain is ordered; across lines, like alerts, not)."""
+    out: dict[str, list[bytes]] = {}
+    for r in records:
+        out.setdefault(str(r["chain"]), []).append(orjson.dumps(r))
+    return out
+
+
 def _fingerprint(m: PartitionMachine, eff: Effects) -> dict[str, Any]:
     return {
         "status": statuses(m),
         "alerts": by_line(eff.alerts),
         "alarm_events": by_line(eff.alarm_events),
+        "audit": _by_chain(eff.audit),
         "dead_letters": [orjson.dumps(d, default=str) for d in eff.dead_letters],
         "forwards": eff.forwards,
         "counts": dict(eff.counts),
@@ -79,6 +89,9 @@ def test_the_streams_raise_what_the_property_is_about() -> None:
     assert any(d["reason"].startswith("no_spec") for d in eff.dead_letters)
     alarm = {(e["source"]["kind"], e["kind"]) for e in eff.alarm_events}
     assert {("control", "activate"), ("grade", "activate")} <= alarm
+    audited = {r["what"] for r in eff.audit}
+    assert {"limits.freeze", "limits.rebaseline_applied", "alarm.activate"} <= audited
+    assert len([r for r in eff.audit if r["what"].startswith("alarm.")]) == len(eff.alarm_events)
 
 
 @settings(max_examples=15, deadline=None)

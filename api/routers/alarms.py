@@ -26,6 +26,16 @@ import orjson
 from fastapi import APIRouter, Body, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cpkmon.alerts.alarm_kpis import (
+    CHATTER_COUNT,
+    CHATTER_WINDOW,
+    FLOOD_END,
+    FLOOD_THRESHOLD,
+    STALE_AFTER,
+    TARGET_FLOOD_FRACTION,
+    TARGET_PER_10MIN,
+    TARGET_TOP10_SHARE,
+)
 from cpkmon.alerts.alarms import AlarmBook, Rejection, alarm_event
 from cpkmon.alerts.model import (
     ALARM_SOURCE_KINDS,
@@ -37,6 +47,8 @@ from cpkmon.alerts.model import (
     EV_SHELVE,
     EV_UNSHELVE,
     Alarm,
+    AlarmKpiReport,
+    AlarmKpiTargets,
     CauseCode,
 )
 from cpkmon.api.audit import AuditDep, IdentityDep
@@ -126,6 +138,28 @@ async def list_alarms(
         if (line is None or d.line == line) and (state is None or d.state == state)
         and (kind is None or d.source.kind == kind)
     ]
+
+
+@router.get(
+    "/api/v1/alarms/kpis",
+    operation_id="getAlarmKpis",
+    summary="The ISA-18.2 alarm-system KPIs (what /metrics exports), as one document",
+    response_model=AlarmKpiReport,
+    responses=problem_responses(503),
+)
+async def alarm_kpis(view: ViewDep) -> AlarmKpiReport:
+    """The view's KPI report at the API's now, with the targets it is judged against: the dashboard reads
+    this rather than parsing the Prometheus exposition. Declared before ``/alarms/{alarm_id}`` so that
+    ``kpis`` is never taken for an (invalid) alarm id."""
+    require_ready(view)
+    doc = view.alarm_report().to_dict()
+    doc["now"] = to_rfc3339(doc["now"])
+    doc["targets"] = AlarmKpiTargets(
+        per_10min=TARGET_PER_10MIN, per_10min_max=2.0, flood_threshold=FLOOD_THRESHOLD, flood_end=FLOOD_END,
+        flood_fraction=TARGET_FLOOD_FRACTION, top10_share=TARGET_TOP10_SHARE, stale_after_s=STALE_AFTER,
+        chatter_count=CHATTER_COUNT, chatter_window_s=CHATTER_WINDOW,
+    )
+    return AlarmKpiReport.model_validate(doc)
 
 
 @router.get(

@@ -2,8 +2,9 @@
 // Every piece of data reaches the DOM through textContent / setAttribute (never innerHTML).
 
 import {
-  ACK, ALERT, ALERT_TYPES, CHARACTERISTIC, CONTROL, CRITERION, GRADE, HISTOGRAM, LEVELS, LIMITING, POINT, ROW,
-  STABILITY, STATES, STATION, STATUS, VIOLATION,
+  ACK, ALARM, ALARM_ACK, ALARM_KINDS, ALARM_OOS, ALARM_RESOLUTION, ALARM_SHELVE, ALARM_SOURCE, ALARM_STATES, ALERT,
+  ALERT_TYPES, CAUSE, CHARACTERISTIC, CONTROL, CRITERION, GRADE, HISTOGRAM, KPIS, LEVELS, LIMITING, POINT, RATE, ROW,
+  SEVERITIES, STABILITY, STATES, STATION, STATUS, TARGETS, TOP_SOURCE, VIOLATION,
 } from './fields.js';
 
 const API = '/api/v1';
@@ -1003,6 +1004,630 @@ async function loadAll() {
   document.body.dataset.ready = 'true';
 }
 
+// ---------------------------------------------------------------------------------------------- alarms (ISA-18.2)
+// The alarm panel polls GET /api/v1/alarms (there is no alarm stream) and reconciles the DOM by alarm id: a row
+// is rebuilt only when its document changed, moved when its state changed, left alone otherwise, so a refresh of
+// hundreds of alarms costs a few milliseconds and never steals the operator's focus or selection.
+
+const GROUPS = [ // display order: what needs the operator first
+  [ALARM_STATES.UNACK, 'Unacknowledged'],
+  [ALARM_STATES.RTN_UNACK, 'Returned, unacknowledged'],
+  [ALARM_STATES.ACKED, 'Acknowledged'],
+  [ALARM_STATES.SHELVED, 'Shelved'],
+  [ALARM_STATES.OUT_OF_SERVICE, 'Out of service'],
+  [ALARM_STATES.NORMAL, 'Normal (returned)'],
+];
+const GROUP_PAGE = 50; // rows rendered per group until "show more"
+const ALARM_POLL_MS = 3000;
+const KPI_POLL_MS = 5000;
+const SEV_RANK = { [SEVERITIES.HIGH]: 0, [SEVERITIES.MEDIUM]: 1, [SEVERITIES.LOW]: 2 };
+
+const alarmUi = {
+  alarms: new Map(), // alarm_id -> alarm document
+  rows: new Map(), // alarm_id -> {tr, sig}
+  groups: new Map(), // state -> {section, toggle, body, tbody, count, more}
+  order: [], // rendered alarm ids, display order (j/k)
+  sel: null,
+  collapsed: new Set([ALARM_STATES.NORMAL]),
+  limits: new Map(), // state -> rows shown
+  causes: [],
+  form: null, // {kind, id}
+  busy: false,
+  loaded: false,
+  histLine: null,
+  histBusy: false,
+  lines: '',
+};
+
+/** What an operator may do to an alarm in its state (the API checks again: 409/422 are shown). */
+function allowed(doc) {
+  const st = doc[ALARM.state];
+  return {
+    ack: st === ALARM_STATES.UNACK || st === ALARM_STATES.RTN_UNACK,
+    shelve: st !== ALARM_STATES.OUT_OF_SERVICE,
+    unshelve: st === ALARM_STATES.SHELVED,
+    resolve: doc[ALARM.ack] != null,
+    'out-of-service': st !== ALARM_STATES.OUT_OF_SERVICE,
+    'in-service': st === ALARM_STATES.OUT_OF_SERVICE,
+  };
+}
+
+const ACTIONS = [ // [kind, button label, shortcut]
+  ['ack', 'Ack', 'a'], ['shelve', 'Shelve', 's'], ['unshelve', 'Unshelve', 'u'], ['resolve', 'Resolve', 'r'],
+  ['out-of-service', 'Out of svc', 'o'], ['in-service', 'In svc', 'i'],
+];
+const ACTION_NAMES = {
+  ack: 'Acknowledge', shelve: 'Shelve', unshelve: 'Unshelve', resolve: 'Resolve', 'out-of-service': 'Take out of service', 'in-service': 'Return to service',
+};
+const ACTION_DONE = {
+  ack: 'acknowledged', shelve: 'shelved', unshelve: 'unshelved', resolve: 'resolved', 'out-of-service': 'taken out of service', 'in-service': 'returned to service',
+};
+
+function sourceName(doc) {
+  const src = doc[ALARM.source] || {};
+  return src[ALARM_SOURCE.kind] === ALARM_KINDS.GRADE ? 'grade' : String(src[ALARM_SOURCE.characteristic] ?? '?');
+}
+
+function alarmLabel(doc) {
+  return `${doc[ALARM.line]} · ${sourceName(doc)}`;
+}
+
+function causeName(code) {
+  const c = alarmUi.causes.find((x) => x[CAUSE.code] === code);
+  if (!c) return code;
+  return c[CAUSE.name_zh] ? `${c[CAUSE.name]} · ${c[CAUSE.name_zh]}` : c[CAUSE.name];
+}
+
+function conditionCell(doc) {
+  const src = doc[ALARM.source] || {};
+  if (src[ALARM_SOURCE.kind] === ALARM_KINDS.GRADE) {
+    return [gradeChip(doc[ALARM.from_grade]), h('span', { class: 'arrow' }, ' → '), gradeChip(doc[ALARM.to_grade])];
+  }
+  const rules = Array.isArray(doc[ALARM.rules]) ? doc[ALARM.rules] : [];
+  return [
+    rules.length ? h('span', { class: 'v-rule', title: rules.map((r) => `${r}: ${RULES[r] || ''}`).join('\n') }, `rule${rules.length > 1 ? 's' : ''} ${rules.join(', ')}`) : h('span', { class: 'muted' }, '—'),
+    isNum(doc[ALARM.value]) ? h('span', { class: 'muted small' }, ` · ${doc[ALARM.value].toPrecision(5)}${isNum(doc[ALARM.limit]) ? ` vs ${doc[ALARM.limit].toPrecision(5)}` : ''}`) : null,
+  ];
+}
+
+/** The operator's side of the occurrence: cause and comment of the ack, corrective action, shelving or
+ * removal from service — each on its own line, only when present. */
+function operatorCell(doc) {
+  const out = [];
+  const ack = doc[ALARM.ack];
+  if (ack) {
+    out.push(h('div', { class: 'c-ack' }, h('span', { class: 'op-k' }, 'cause '),
+      ack[ALARM_ACK.cause] ? h('span', { class: 'a-cause', 'data-cause': ack[ALARM_ACK.cause] }, causeName(ack[ALARM_ACK.cause])) : h('span', { class: 'muted' }, 'none'),
+      ack[ALARM_ACK.comment] ? h('span', { class: 'a-comment' }, ` — ${ack[ALARM_ACK.comment]}`) : null,
+      ack[ALARM_ACK.by] ? h('span', { class: 'muted small by' }, ` (${ack[ALARM_ACK.by]})`) : null));
+  }
+  const res = doc[ALARM.resolution];
+  if (res) {
+    out.push(h('div', { class: 'c-res' }, h('span', { class: 'op-k' }, 'action '), h('span', { class: 'a-action' }, String(res[ALARM_RESOLUTION.action] ?? 'resolved')),
+      res[ALARM_RESOLUTION.by] ? h('span', { class: 'muted small by' }, ` (${res[ALARM_RESOLUTION.by]})`) : null));
+  }
+  const sh = doc[ALARM.shelve];
+  if (sh) {
+    out.push(h('div', { class: 'c-supp' }, h('span', { class: 'op-k' }, 'shelved until '), timeEl(sh[ALARM_SHELVE.until], 'a-until'),
+      sh[ALARM_SHELVE.reason] ? h('span', { class: 'a-reason' }, ` — ${sh[ALARM_SHELVE.reason]}`) : null));
+  }
+  const oos = doc[ALARM.out_of_service];
+  if (oos) {
+    out.push(h('div', { class: 'c-supp' }, h('span', { class: 'op-k' }, 'out of service'),
+      oos[ALARM_OOS.reason] ? h('span', { class: 'a-reason' }, ` — ${oos[ALARM_OOS.reason]}`) : null));
+  }
+  return out.length ? out : h('span', { class: 'muted' }, '—');
+}
+
+function buildRow(doc) {
+  const id = doc[ALARM.alarm_id];
+  const ok = allowed(doc);
+  const sev = String(doc[ALARM.severity] || 'none').replace(/[^a-z]/gi, '');
+  const tr = h('tr', {
+    class: `arow sev-${sev}${doc[ALARM.active] ? ' active' : ''}`, 'data-alarm-id': id, 'data-state': doc[ALARM.state], 'data-line': doc[ALARM.line],
+    tabindex: -1, 'aria-selected': 'false', 'aria-label': `${alarmLabel(doc)}, ${doc[ALARM.state]}, severity ${doc[ALARM.severity] || 'none'}`,
+    onclick: (e) => { if (!e.target.closest('button')) selectAlarm(id, false); },
+    onfocus: () => { if (alarmUi.sel !== id) selectAlarm(id, false); }, // Tab to a row selects it
+  },
+  h('td', { class: 'c-line' }, String(doc[ALARM.line] ?? '')),
+  h('td', { class: 'c-source', title: `${doc[ALARM.source]?.[ALARM_SOURCE.kind] ?? ''} alarm` }, h('b', {}, sourceName(doc))),
+  h('td', { class: 'c-sev' }, h('span', { class: `sev sev-${sev}` }, String(doc[ALARM.severity] ?? '—'))),
+  h('td', { class: 'c-cond' }, conditionCell(doc)),
+  h('td', { class: 'c-since' }, timeEl(doc[ALARM.activated_at])),
+  h('td', { class: 'c-react', title: 're-activations within this occurrence' }, doc[ALARM.reactivations] ? `×${doc[ALARM.reactivations]}` : '—'),
+  h('td', { class: 'c-op' }, operatorCell(doc)),
+  h('td', { class: 'c-acts' }, ACTIONS.map(([kind, label, key]) => h('button', {
+    type: 'button', class: `act act-${kind}`, 'data-act': kind, disabled: !ok[kind], title: `${ACTION_NAMES[kind]} (${key})`,
+    'aria-label': `${ACTION_NAMES[kind]} ${alarmLabel(doc)}`, onclick: () => { selectAlarm(id, false); startAction(kind, id); },
+  }, label))));
+  return tr;
+}
+
+function ensureGroup(st, title) {
+  let g = alarmUi.groups.get(st);
+  if (g) return g;
+  const bodyId = `ag-${st}`;
+  const toggle = h('button', { type: 'button', class: 'agroup-toggle', 'aria-expanded': 'true', 'aria-controls': bodyId, onclick: () => toggleGroup(st) });
+  const count = h('span', { class: 'agroup-count' }, '0');
+  append(toggle, [h('span', { class: 'caret', 'aria-hidden': 'true' }), ` ${title} `, count]);
+  const tbody = h('tbody');
+  const more = h('button', { type: 'button', class: 'ghost more', hidden: true, onclick: () => showMore(st) }, 'show more');
+  const table = h('table', { class: 'alarm-table' },
+    h('thead', {}, h('tr', {}, ['Line', 'Source', 'Sev.', 'Condition', 'Since', 'React.', 'Cause · action · shelving', 'Actions'].map((t) => h('th', { scope: 'col' }, t)))),
+    tbody);
+  const body = h('div', { class: 'agroup-body', id: bodyId }, table, more);
+  const section = h('section', { class: `agroup st-${st}`, 'data-state': st }, h('h3', { class: 'agroup-head' }, toggle), body);
+  $('alarm-groups').append(section);
+  g = { section, toggle, body, tbody, count, more };
+  alarmUi.groups.set(st, g);
+  return g;
+}
+
+function toggleGroup(st) {
+  if (alarmUi.collapsed.has(st)) alarmUi.collapsed.delete(st);
+  else alarmUi.collapsed.add(st);
+  renderAlarms();
+}
+
+function showMore(st) {
+  alarmUi.limits.set(st, (alarmUi.limits.get(st) || GROUP_PAGE) + 4 * GROUP_PAGE);
+  renderAlarms();
+}
+
+function alarmMatches(doc, line, st, text) {
+  if (line && doc[ALARM.line] !== line) return false;
+  if (st && doc[ALARM.state] !== st) return false;
+  if (!text) return true;
+  const ack = doc[ALARM.ack] || {};
+  const hay = [doc[ALARM.line], sourceName(doc), doc[ALARM.source]?.[ALARM_SOURCE.kind], doc[ALARM.severity], doc[ALARM.state],
+    ack[ALARM_ACK.cause], ack[ALARM_ACK.cause] ? causeName(ack[ALARM_ACK.cause]) : '', ack[ALARM_ACK.comment], doc[ALARM.resolution]?.[ALARM_RESOLUTION.action],
+    doc[ALARM.shelve]?.[ALARM_SHELVE.reason], doc[ALARM.out_of_service]?.[ALARM_OOS.reason]].join(' ').toLowerCase();
+  return text.split(/\s+/).every((w) => hay.includes(w));
+}
+
+function byUrgency(a, b) {
+  const s = (SEV_RANK[a[ALARM.severity]] ?? 3) - (SEV_RANK[b[ALARM.severity]] ?? 3);
+  if (s) return s;
+  const ta = parseTime(a[ALARM.activated_at])?.getTime() ?? 0;
+  const tb = parseTime(b[ALARM.activated_at])?.getTime() ?? 0;
+  return tb - ta || String(a[ALARM.alarm_id]).localeCompare(String(b[ALARM.alarm_id]));
+}
+
+function renderAlarms() {
+  const t0 = performance.now();
+  const line = $('af-line').value;
+  const stFilter = $('af-state').value;
+  const text = $('af-text').value.trim().toLowerCase();
+  const buckets = new Map(GROUPS.map(([st]) => [st, []]));
+  for (const doc of alarmUi.alarms.values()) {
+    if (!alarmMatches(doc, line, stFilter, text)) continue;
+    (buckets.get(doc[ALARM.state]) || buckets.get(ALARM_STATES.NORMAL)).push(doc);
+  }
+  $('alarm-groups').classList.toggle('single', Boolean(stFilter));
+  const focused = document.activeElement;
+  const order = [];
+  let shownTotal = 0;
+  for (const [st, title] of GROUPS) {
+    const g = ensureGroup(st, title);
+    const list = buckets.get(st).sort(byUrgency);
+    g.count.textContent = String(list.length);
+    g.section.hidden = Boolean(stFilter && stFilter !== st) || (st === ALARM_STATES.NORMAL && !list.length);
+    const collapsed = alarmUi.collapsed.has(st);
+    g.toggle.setAttribute('aria-expanded', collapsed ? 'false' : 'true');
+    g.body.hidden = collapsed;
+    g.section.classList.toggle('empty-group', !list.length);
+    if (collapsed) continue; // its rows stay as they were until it is opened
+    const limit = alarmUi.limits.get(st) || GROUP_PAGE;
+    const shown = list.slice(0, limit);
+    let cursor = g.tbody.firstChild;
+    for (const doc of shown) {
+      const id = doc[ALARM.alarm_id];
+      const sig = JSON.stringify(doc);
+      let r = alarmUi.rows.get(id);
+      if (!r || r.sig !== sig) {
+        const tr = buildRow(doc);
+        if (r) {
+          const hadFocus = r.tr.contains(focused);
+          if (r.tr === cursor) {
+            r.tr.replaceWith(tr);
+            cursor = tr;
+          } else r.tr.remove();
+          if (hadFocus) requestAnimationFrame(() => tr.focus({ preventScroll: true }));
+        }
+        r = { tr, sig };
+        alarmUi.rows.set(id, r);
+      }
+      if (r.tr === cursor) cursor = cursor.nextSibling;
+      else g.tbody.insertBefore(r.tr, cursor);
+      order.push(id);
+    }
+    while (cursor) { // rows no longer in this group (moved, filtered out, beyond the limit)
+      const next = cursor.nextSibling;
+      cursor.remove();
+      cursor = next;
+    }
+    shownTotal += shown.length;
+    g.more.hidden = list.length <= limit;
+    g.more.textContent = `show ${Math.min(4 * GROUP_PAGE, list.length - limit)} more (${list.length - limit} not shown)`;
+  }
+  for (const id of alarmUi.rows.keys()) if (!alarmUi.alarms.has(id)) alarmUi.rows.delete(id);
+  alarmUi.order = order;
+  markSelection();
+  const all = [...alarmUi.alarms.values()];
+  const unack = all.filter((d) => d[ALARM.state] === ALARM_STATES.UNACK || d[ALARM.state] === ALARM_STATES.RTN_UNACK).length;
+  const standing = all.filter((d) => d[ALARM.state] !== ALARM_STATES.NORMAL).length;
+  $('alarm-count').textContent = all.length ? `${unack} unacknowledged · ${standing} standing · ${shownTotal} shown` : '';
+  $('alarms-empty').hidden = all.length > 0;
+  const ms = performance.now() - t0;
+  alarmUi.lastRenderMs = ms;
+  document.body.dataset.alarmRenderMs = ms.toFixed(2);
+  if (alarmUi.alarms.size && !document.body.dataset.alarmFirstRenderMs) document.body.dataset.alarmFirstRenderMs = ms.toFixed(2);
+  if (ms > (Number(document.body.dataset.alarmMaxRenderMs) || 0)) document.body.dataset.alarmMaxRenderMs = ms.toFixed(2);
+  document.body.dataset.alarmRenders = String((Number(document.body.dataset.alarmRenders) || 0) + 1);
+  document.body.dataset.alarmRows = String(shownTotal);
+}
+
+function markSelection() {
+  let tabbable = alarmUi.sel && alarmUi.order.includes(alarmUi.sel) ? alarmUi.sel : alarmUi.order[0];
+  if (!tabbable) tabbable = null;
+  for (const [id, r] of alarmUi.rows) {
+    const sel = id === alarmUi.sel;
+    if (r.tr.classList.contains('selected') !== sel) {
+      r.tr.classList.toggle('selected', sel);
+      r.tr.setAttribute('aria-selected', sel ? 'true' : 'false');
+    }
+    const ti = id === tabbable ? '0' : '-1';
+    if (r.tr.getAttribute('tabindex') !== ti) r.tr.setAttribute('tabindex', ti);
+  }
+}
+
+function selectAlarm(id, focus = true) {
+  alarmUi.sel = id;
+  markSelection();
+  const r = alarmUi.rows.get(id);
+  if (r && focus) {
+    r.tr.focus({ preventScroll: true });
+    r.tr.scrollIntoView({ block: 'nearest' });
+  }
+  const doc = alarmUi.alarms.get(id);
+  if (doc && doc[ALARM.line] !== alarmUi.histLine) loadHistory(doc[ALARM.line]);
+}
+
+function moveSelection(step) {
+  const order = alarmUi.order;
+  if (!order.length) return;
+  const i = order.indexOf(alarmUi.sel);
+  const next = i < 0 ? (step > 0 ? 0 : order.length - 1) : Math.max(0, Math.min(order.length - 1, i + step));
+  selectAlarm(order[next]);
+}
+
+async function refreshAlarms() {
+  if (alarmUi.busy) return;
+  alarmUi.busy = true;
+  try {
+    const docs = await getJSON('/alarms');
+    const fresh = new Map();
+    for (const d of Array.isArray(docs) ? docs : []) fresh.set(d[ALARM.alarm_id], d);
+    alarmUi.alarms = fresh;
+    updateLineFilter();
+    renderAlarms();
+    alarmUi.loaded = true;
+    document.body.dataset.alarmsReady = 'true';
+  } catch (err) {
+    if (!alarmUi.loaded) $('alarm-msg').textContent = `alarms unavailable: ${err.message || err}`;
+  } finally {
+    alarmUi.busy = false;
+  }
+}
+
+function updateLineFilter() {
+  const lines = [...new Set([...alarmUi.alarms.values()].map((d) => d[ALARM.line]))].sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  const key = lines.join('\n');
+  if (key === alarmUi.lines) return;
+  alarmUi.lines = key;
+  const sel = $('af-line');
+  const cur = sel.value;
+  sel.replaceChildren(h('option', { value: '' }, 'all lines'), ...lines.map((l) => h('option', { value: l }, l)));
+  sel.value = lines.includes(cur) ? cur : '';
+}
+
+async function loadCauses() {
+  try {
+    alarmUi.causes = await getJSON('/causes');
+  } catch {
+    return;
+  }
+  $('ack-cause').replaceChildren(h('option', { value: '' }, '— choose a cause —'), ...alarmUi.causes.map((c) => h('option', { value: c[CAUSE.code] },
+    `${c[CAUSE.name]}${c[CAUSE.name_zh] ? ` · ${c[CAUSE.name_zh]}` : ''} (${c[CAUSE.code]})`)));
+}
+
+// --- actions
+
+function closeAlarmForm(refocus = true) {
+  const f = alarmUi.form;
+  alarmUi.form = null;
+  $('alarm-action').hidden = true;
+  for (const form of document.querySelectorAll('.alarm-form')) form.hidden = true;
+  if (refocus && f) alarmUi.rows.get(f.id)?.tr.focus({ preventScroll: true });
+}
+
+function startAction(kind, id) {
+  const doc = alarmUi.alarms.get(id);
+  if (!doc) return;
+  if (!allowed(doc)[kind]) {
+    $('alarm-msg').textContent = `${alarmLabel(doc)}: cannot ${kind.replaceAll('-', ' ')} an alarm in state ${doc[ALARM.state]}`;
+    return;
+  }
+  if (kind === 'unshelve' || kind === 'in-service') {
+    operateAlarm(kind, id, null);
+    return;
+  }
+  closeAlarmForm(false);
+  const form = $(`f-${kind}`);
+  alarmUi.form = { kind, id };
+  $(`f-${kind}-target`).textContent = `${{ ack: 'Acknowledge', shelve: 'Shelve', resolve: 'Resolve', 'out-of-service': 'Take out of service' }[kind]}: ${alarmLabel(doc)} (${doc[ALARM.state]})`;
+  form.querySelector('.form-error').textContent = '';
+  form.reset();
+  $('alarm-action').hidden = false;
+  form.hidden = false;
+  form.querySelector('select, input').focus();
+}
+
+function formBody(kind, form) {
+  const v = (name) => form.elements[name].value.trim();
+  if (kind === 'ack') return { cause: v('cause') || null, comment: v('comment') || null };
+  if (kind === 'shelve') return { minutes: Number(v('minutes')), reason: v('reason') || null };
+  if (kind === 'resolve') return { action: v('action') || null };
+  return { reason: v('reason') || null };
+}
+
+async function problemText(r) {
+  try {
+    const p = await r.json();
+    const detail = p.detail || p.title || `HTTP ${r.status}`;
+    return `${detail}${p.reason ? ` [${p.reason}]` : ''} (HTTP ${r.status})`;
+  } catch {
+    return `HTTP ${r.status}`;
+  }
+}
+
+async function operateAlarm(kind, id, body) {
+  const doc = alarmUi.alarms.get(id);
+  const form = kind === 'unshelve' || kind === 'in-service' ? null : $(`f-${kind}`);
+  const say = (msg) => {
+    if (form && !form.hidden) form.querySelector('.form-error').textContent = msg;
+    $('alarm-msg').textContent = msg;
+  };
+  let key = localStorage.getItem(KEY_STORE);
+  if (!key) key = await askKey('Enter the API key to operate alarms.');
+  if (!key) return false;
+  let r;
+  try {
+    r = await fetch(`${API}/alarms/${encodeURIComponent(id)}/${kind}`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${key}`, Accept: 'application/json', 'Content-Type': 'application/json' },
+      body: JSON.stringify(body ?? {}),
+    });
+  } catch (err) {
+    say(`${kind} failed: ${err.message || err}`);
+    return false;
+  }
+  if (r.status === 401 || r.status === 403) {
+    localStorage.removeItem(KEY_STORE);
+    const again = await askKey(`The key was rejected (HTTP ${r.status}). Enter a valid API key.`);
+    return again ? operateAlarm(kind, id, body) : false;
+  }
+  if (!r.ok) { // 409: the state does not allow it; 422: the request is wrong (e.g. a cause is required)
+    say(`${doc ? alarmLabel(doc) : id}: refused — ${await problemText(r)}`);
+    return false;
+  }
+  const after = await r.json();
+  alarmUi.alarms.set(id, after);
+  if (form) closeAlarmForm(false);
+  renderAlarms();
+  $('alarm-msg').textContent = `${alarmLabel(after)} ${ACTION_DONE[kind]} → ${after[ALARM.state]}`;
+  if (alarmUi.collapsed.has(after[ALARM.state])) toggleGroup(after[ALARM.state]);
+  selectAlarm(id);
+  if (after[ALARM.line] === alarmUi.histLine) loadHistory(after[ALARM.line], true);
+  refreshKpis(); // unacknowledged count, time to acknowledge
+  return true;
+}
+
+function onAlarmSubmit(e) {
+  e.preventDefault();
+  const f = alarmUi.form;
+  if (!f) return;
+  const form = e.currentTarget;
+  const btn = form.querySelector('button[type="submit"]');
+  btn.disabled = true;
+  operateAlarm(f.kind, f.id, formBody(f.kind, form)).finally(() => { btn.disabled = false; });
+}
+
+function inField(el) {
+  return el && (el.isContentEditable || ['INPUT', 'SELECT', 'TEXTAREA'].includes(el.tagName));
+}
+
+function onAlarmKey(e) {
+  if (e.ctrlKey || e.metaKey || e.altKey) return;
+  const t = e.target;
+  if (t.closest?.('.alarm-form') && e.key === 'Enter' && t.tagName === 'SELECT') { // Enter submits from a select too
+    e.preventDefault();
+    t.form.requestSubmit();
+    return;
+  }
+  if (inField(t) || !$('key-form').hidden) return;
+  const inList = Boolean(t.closest?.('#alarm-groups'));
+  const keys = { j: 1, k: -1 };
+  if (inList) Object.assign(keys, { ArrowDown: 1, ArrowUp: -1 });
+  if (e.key in keys) {
+    e.preventDefault();
+    moveSelection(keys[e.key]);
+    return;
+  }
+  if (e.key === '/') {
+    e.preventDefault();
+    $('af-text').focus();
+    return;
+  }
+  const act = ACTIONS.find(([, , k]) => k === e.key);
+  if (act && alarmUi.sel && alarmUi.alarms.has(alarmUi.sel)) {
+    e.preventDefault();
+    startAction(act[0], alarmUi.sel);
+  }
+}
+
+// --- KPIs
+
+function ageText(s) {
+  if (!isNum(s)) return '—';
+  if (s < 90) return `${Math.round(s)} s`;
+  if (s < 5400) return `${Math.round(s / 60)} min`;
+  if (s < 172800) return `${(s / 3600).toFixed(1)} h`;
+  return `${(s / 86400).toFixed(1)} d`;
+}
+
+function rateTone(v, t) {
+  if (!isNum(v)) return '';
+  if (v <= t[TARGETS.per_10min]) return 'good';
+  if (v <= t[TARGETS.per_10min_max]) return 'warn';
+  return 'bad';
+}
+
+function kpi(label, value, tone, target, name) {
+  return h('div', { class: `kpi ${tone ? `tone-${tone}` : ''}`, 'data-kpi': name },
+    h('dt', {}, label), h('dd', {}, h('span', { class: 'kpi-v' }, value), target ? h('span', { class: 'kpi-t muted small' }, ` ${target}`) : null));
+}
+
+function ttaSummary(k) {
+  const n = k[KPIS.tta_count];
+  if (!n) return { text: '—', median: null };
+  const bounds = k[KPIS.tta_buckets];
+  const counts = k[KPIS.tta_counts];
+  const i = counts.findIndex((c) => c >= n / 2);
+  const median = i >= 0 && i < bounds.length ? `≤ ${ageText(bounds[i])}` : `> ${ageText(bounds[bounds.length - 1])}`;
+  const i5 = bounds.indexOf(300);
+  const within5 = i5 >= 0 ? counts[i5] / n : null;
+  return { text: `${n} acks · mean ${ageText(k[KPIS.tta_sum] / n)} · median ${median}`, within5 };
+}
+
+function renderKpis(k) {
+  const t = k[KPIS.targets];
+  const p = k[KPIS.plant];
+  const tta = ttaSummary(k);
+  const flood = p[RATE.in_flood];
+  const floodFrac = p[RATE.flood_fraction];
+  const plant = h('dl', { class: 'kpi-grid' },
+    kpi('plant alarms / 10 min', int(p[RATE.alarms_10min]), rateTone(p[RATE.alarms_10min], t), `target ~${t[TARGETS.per_10min]}, ≤ ${t[TARGETS.per_10min_max]}`, 'plant-rate'),
+    kpi('mean / 10 min', isNum(p[RATE.mean_per_10min]) ? p[RATE.mean_per_10min].toFixed(2) : '—', rateTone(p[RATE.mean_per_10min], t), 'long-run', 'plant-mean'),
+    kpi('time in flood', `${pct(floodFrac)}${flood ? ' · FLOOD' : ''}`, flood ? 'bad' : isNum(floodFrac) && floodFrac >= t[TARGETS.flood_fraction] ? 'warn' : 'good', `< ${pct(t[TARGETS.flood_fraction], 0)} (> ${t[TARGETS.flood_threshold]}/10 min)`, 'flood'),
+    kpi('chattering', int(k[KPIS.chattering].length), k[KPIS.chattering].length ? 'bad' : 'good', `none (${t[TARGETS.chatter_count]} in ${t[TARGETS.chatter_window_s]} s)`, 'chattering'),
+    kpi('stale (> 24 h)', int(k[KPIS.stale].length), k[KPIS.stale].length ? 'warn' : 'good', 'none', 'stale'),
+    kpi('unacknowledged', `${int(p[RATE.unack])} · oldest ${ageText(p[RATE.unack_oldest_age])}`, p[RATE.unack] ? 'warn' : 'good', '', 'unack'),
+    kpi('time to acknowledge', tta.text, '', isNum(tta.within5) ? `${pct(tta.within5, 0)} within 5 min` : '', 'tta'));
+  const lines = Object.entries(k[KPIS.lines] || {}).sort(([a], [b]) => a.localeCompare(b, 'en', { numeric: true }));
+  const perLine = h('table', { class: 'kpi-lines' },
+    h('thead', {}, h('tr', {}, ['line', '/10 min', 'mean', 'unack', 'oldest', 'chatter', 'stale'].map((x) => h('th', { scope: 'col' }, x)))),
+    h('tbody', {}, lines.map(([ln, r]) => h('tr', { 'data-line': ln },
+      h('th', { scope: 'row' }, ln),
+      h('td', { class: `tone-${rateTone(r[RATE.alarms_10min], t)}`, 'data-kpi': 'line-rate' }, int(r[RATE.alarms_10min])),
+      h('td', { class: `tone-${rateTone(r[RATE.mean_per_10min], t)}` }, isNum(r[RATE.mean_per_10min]) ? r[RATE.mean_per_10min].toFixed(2) : '—'),
+      h('td', {}, int(r[RATE.unack])),
+      h('td', {}, ageText(r[RATE.unack_oldest_age])),
+      h('td', {}, int(r[RATE.chattering])),
+      h('td', {}, int(r[RATE.stale]))))));
+  const top = k[KPIS.top] || [];
+  const total = isNum(k[KPIS.top10_share]) && k[KPIS.top10_share] > 0 ? Math.round(top.reduce((a, x) => a + x[TOP_SOURCE.activations], 0) / k[KPIS.top10_share]) : 0;
+  const topList = h('ol', { class: 'kpi-top' }, top.map((x) => h('li', { 'data-alarm-id': x[TOP_SOURCE.alarm_id] },
+    h('span', {}, `${x[TOP_SOURCE.line]} · ${x[TOP_SOURCE.characteristic] ?? x[TOP_SOURCE.source]}`),
+    h('span', { class: 'muted' }, ` ${x[TOP_SOURCE.activations]}`))));
+  $('kpi-body').replaceChildren(
+    h('div', { class: 'kpi-col' }, h('h4', {}, 'plant'), plant),
+    h('div', { class: 'kpi-col' }, h('h4', {}, 'per line'), perLine),
+    h('div', { class: 'kpi-col' }, h('h4', {}, 'top 10 sources ', h('span', { class: 'muted small' }, isNum(k[KPIS.top10_share]) ? `${pct(k[KPIS.top10_share], 0)} of ${total} activations` : '')), topList));
+}
+
+async function refreshKpis() {
+  try {
+    renderKpis(await getJSON('/alarms/kpis'));
+  } catch (err) {
+    $('kpi-body').replaceChildren(h('p', { class: 'muted' }, `KPIs unavailable: ${err.message || err}`));
+  }
+}
+
+// --- the selected line's alarm history: its alerts (the event history) and the audit records of its alarms
+
+async function pageAll(path, maxPages) {
+  let items = [];
+  let cursor = null;
+  for (let page = 0; page < maxPages; page += 1) {
+    const q = new URLSearchParams(path.params);
+    q.set('limit', '1000');
+    if (cursor != null) q.set('since', cursor);
+    const body = await getJSON(`${path.base}?${q}`);
+    const got = body.items || [];
+    items = items.concat(got);
+    if (!got.length || body.next == null || body.next === cursor || got.length < 1000) break;
+    cursor = body.next;
+  }
+  return items;
+}
+
+async function loadHistory(line, force = false) {
+  if (!line) return;
+  if (line === alarmUi.histLine && !force && alarmUi.histBusy) return;
+  alarmUi.histLine = line;
+  alarmUi.histBusy = true;
+  $('hist-title').textContent = `History · ${line}`;
+  try {
+    const ids = new Set([...alarmUi.alarms.values()].filter((d) => d[ALARM.line] === line).map((d) => d[ALARM.alarm_id]));
+    const [alerts, audit] = await Promise.all([
+      pageAll({ base: '/alerts', params: { line } }, 20),
+      pageAll({ base: '/audit', params: {} }, 5).catch(() => []),
+    ]);
+    if (alarmUi.histLine !== line) return;
+    const rows = [];
+    for (const a of alerts) {
+      rows.push({ t: parseTime(a[ALERT.detected_at] ?? a[ALERT.event_time]), kind: 'alert', node: [h('span', { class: `h-kind type-${String(a[ALERT.type]).replace(/[^a-z_]/gi, '')}` }, alertTitle(a)),
+        ' ', a[ALERT.characteristic] ? h('b', {}, String(a[ALERT.characteristic])) : null, a[ALERT.rule] != null ? ` rule ${a[ALERT.rule]}` : '',
+        a[ALERT.to_grade] ? [' ', gradeChip(a[ALERT.from_grade]), ' → ', gradeChip(a[ALERT.to_grade])] : null] });
+    }
+    for (const rec of audit) {
+      if (!ids.has(rec.subject)) continue;
+      const ev = rec.after?.event || {};
+      const doc = alarmUi.alarms.get(rec.subject);
+      const detail = [ev.cause ? causeName(ev.cause) : null, ev.comment, ev.action, ev.reason, ev.until ? `until ${when(ev.until)}` : null].filter(Boolean).join(' — ');
+      rows.push({ t: parseTime(rec.at), kind: 'audit', node: [h('span', { class: 'h-kind h-op' }, String(rec.what).replace('alarm.', '').replaceAll('_', ' ')),
+        ' ', h('b', {}, doc ? sourceName(doc) : rec.subject.slice(0, 8)), ` by ${rec.who}`, detail ? h('span', { class: 'muted' }, ` — ${detail}`) : null] });
+    }
+    rows.sort((a, b) => (b.t?.getTime() ?? 0) - (a.t?.getTime() ?? 0));
+    $('hist-list').replaceChildren(...rows.slice(0, 40).map((r) => h('li', { class: `hist-${r.kind}` }, h('time', { class: 'muted small', datetime: r.t ? r.t.toISOString() : null }, r.t ? when(r.t.toISOString()) : '—'), ' ', r.node)));
+    $('hist-empty').hidden = rows.length > 0;
+    $('hist-empty').textContent = 'No alerts or operator actions for this line yet.';
+  } catch (err) {
+    $('hist-list').replaceChildren(h('li', { class: 'error' }, String(err.message || err)));
+  } finally {
+    alarmUi.histBusy = false;
+  }
+}
+
+function bootAlarms() {
+  $('af-state').append(...GROUPS.map(([st, title]) => h('option', { value: st }, title)));
+  for (const id of ['af-line', 'af-state']) $(id).addEventListener('change', () => renderAlarms());
+  $('af-text').addEventListener('input', () => renderAlarms());
+  $('alarm-filter').addEventListener('submit', (e) => e.preventDefault());
+  for (const form of document.querySelectorAll('.alarm-form')) {
+    form.addEventListener('submit', onAlarmSubmit);
+    form.querySelector('.form-cancel').addEventListener('click', () => closeAlarmForm());
+  }
+  document.addEventListener('keydown', onAlarmKey);
+  loadCauses();
+  refreshAlarms();
+  refreshKpis();
+  setInterval(refreshAlarms, ALARM_POLL_MS);
+  setInterval(refreshKpis, KPI_POLL_MS);
+  setInterval(() => { if (alarmUi.histLine) loadHistory(alarmUi.histLine, true); }, 4 * ALARM_POLL_MS);
+}
+
 // ---------------------------------------------------------------------------------------------- boot
 
 function renderLadder() {
@@ -1045,6 +1670,7 @@ function boot() {
   document.addEventListener('keydown', (e) => {
     if (e.key !== 'Escape') return;
     if (!$('key-form').hidden) closeKeyForm(null);
+    else if (alarmUi.form) closeAlarmForm();
     else if (state.open) openLine(null);
   });
   window.addEventListener('hashchange', () => {
@@ -1056,6 +1682,7 @@ function boot() {
     if (l) openLine(l);
   });
   connect();
+  bootAlarms();
 }
 
 boot();

@@ -174,6 +174,112 @@ export const ACK = Object.freeze({
   "comment": "comment",
   "alert_id": "alert_id"
 });
+export const ALARM = Object.freeze({
+  "alarm_id": "alarm_id",
+  "line": "line",
+  "source": "source",
+  "state": "state",
+  "active": "active",
+  "occurrence": "occurrence",
+  "reactivations": "reactivations",
+  "activated_at": "activated_at",
+  "active_since": "active_since",
+  "cleared_at": "cleared_at",
+  "unack_since": "unack_since",
+  "rules": "rules",
+  "severity": "severity",
+  "value": "value",
+  "limit": "limit",
+  "alert_id": "alert_id",
+  "from_grade": "from_grade",
+  "to_grade": "to_grade",
+  "ack": "ack",
+  "resolution": "resolution",
+  "shelve": "shelve",
+  "out_of_service": "out_of_service",
+  "updated_at": "updated_at",
+  "events": "events"
+});
+export const ALARM_SOURCE = Object.freeze({
+  "kind": "kind",
+  "characteristic": "characteristic"
+});
+export const ALARM_ACK = Object.freeze({
+  "by": "by",
+  "at": "at",
+  "cause": "cause",
+  "comment": "comment"
+});
+export const ALARM_RESOLUTION = Object.freeze({
+  "by": "by",
+  "at": "at",
+  "action": "action"
+});
+export const ALARM_SHELVE = Object.freeze({
+  "by": "by",
+  "at": "at",
+  "until": "until",
+  "reason": "reason"
+});
+export const ALARM_OOS = Object.freeze({
+  "by": "by",
+  "at": "at",
+  "reason": "reason"
+});
+export const CAUSE = Object.freeze({
+  "code": "code",
+  "name": "name",
+  "name_zh": "name_zh"
+});
+export const KPIS = Object.freeze({
+  "now": "now",
+  "plant": "plant",
+  "lines": "lines",
+  "top": "top",
+  "top10_share": "top10_share",
+  "chattering": "chattering",
+  "chattering_ever": "chattering_ever",
+  "stale": "stale",
+  "tta_buckets": "tta_buckets",
+  "tta_counts": "tta_counts",
+  "tta_sum": "tta_sum",
+  "tta_count": "tta_count",
+  "targets": "targets"
+});
+export const RATE = Object.freeze({
+  "line": "line",
+  "alarms_10min": "alarms_10min",
+  "annunciations_total": "annunciations_total",
+  "reactivations_total": "reactivations_total",
+  "observed_seconds": "observed_seconds",
+  "mean_per_10min": "mean_per_10min",
+  "in_flood": "in_flood",
+  "floods": "floods",
+  "flood_seconds": "flood_seconds",
+  "flood_fraction": "flood_fraction",
+  "unack": "unack",
+  "unack_oldest_age": "unack_oldest_age",
+  "stale": "stale",
+  "chattering": "chattering"
+});
+export const TOP_SOURCE = Object.freeze({
+  "alarm_id": "alarm_id",
+  "line": "line",
+  "source": "source",
+  "characteristic": "characteristic",
+  "activations": "activations"
+});
+export const TARGETS = Object.freeze({
+  "per_10min": "per_10min",
+  "per_10min_max": "per_10min_max",
+  "flood_threshold": "flood_threshold",
+  "flood_end": "flood_end",
+  "flood_fraction": "flood_fraction",
+  "top10_share": "top10_share",
+  "stale_after_s": "stale_after_s",
+  "chatter_count": "chatter_count",
+  "chatter_window_s": "chatter_window_s"
+});
 export const ALERT = Object.freeze({
   "alert_id": "alert_id",
   "line": "line",
@@ -205,3 +311,6 @@ export const CAUSES = Object.freeze({"GRADE_DEGRADED": "grade_degraded", "GRADE_
 export const DIRECTIONS = Object.freeze({"FALLING": "falling", "RISING": "rising"});
 export const STATES = Object.freeze({"OK": "ok", "INSUFFICIENT_DATA": "insufficient_data"});
 export const CHART_KINDS = Object.freeze(["xbar_r", "xbar_s", "i_mr"]);
+export const ALARM_STATES = Object.freeze({"NORMAL": "normal", "UNACK": "unack", "ACKED": "acked", "RTN_UNACK": "rtn_unack", "SHELVED": "shelved", "OUT_OF_SERVICE": "out_of_service"});
+export const ALARM_KINDS = Object.freeze({"CONTROL": "control", "GRADE": "grade"});
+export const SEVERITIES = Object.freeze({"HIGH": "high", "MEDIUM": "medium", "LOW": "low"});

@@ -187,6 +187,22 @@ def test_alarm_kpis_on_metrics_from_a_hand_built_history(settings: Settings, pub
     with running(settings) as c:
         wait_until(lambda: len(alarms(c)) == 14)
         m = metric_values(c.get("/metrics").text)
+        r = c.get("/api/v1/alarms/kpis")  # the same report as one JSON document (the dashboard's)
+        assert r.status_code == 200, r.text
+        kpis = r.json()
+    assert kpis["plant"]["alarms_10min"] == 13 and kpis["plant"]["in_flood"] is True
+    assert kpis["plant"]["line"] is None and kpis["plant"]["floods"] == 1
+    assert {ln: k["alarms_10min"] for ln, k in kpis["lines"].items()} == {"L1": 12, "L2": 1, "L3": 0}
+    assert kpis["lines"]["L1"]["chattering"] == 1 and kpis["lines"]["L3"]["stale"] == 1
+    assert kpis["lines"]["L1"]["unack"] == 11 and 300 <= kpis["lines"]["L1"]["unack_oldest_age"] < 360
+    assert kpis["chattering"] == [alarm_id("L1", "control", "c0")]
+    assert kpis["stale"] == [alarm_id("L3", "grade")]
+    assert kpis["top"][0] == {"alarm_id": alarm_id("L1", "control", "c0"), "line": "L1", "source": "control",
+                              "characteristic": "c0", "activations": 3}
+    assert len(kpis["top"]) == 10 and kpis["tta_count"] == 1 and abs(kpis["tta_sum"] - 200) < 0.01
+    assert kpis["tta_counts"][kpis["tta_buckets"].index(300.0)] == 1 and kpis["tta_counts"][-1] == 1
+    assert kpis["targets"]["per_10min"] == 1 and kpis["targets"]["flood_threshold"] == 10
+    assert parse_ts(kpis["now"]) >= t
 
     def v(name: str, **labels: str) -> float:
         return m[(name, tuple(sorted(labels.items())))]
@@ -245,3 +261,18 @@ def test_operator_events_are_dated_at_the_plant_clock_when_it_runs_ahead(
         shelved = post(c, grade, "shelve", {"minutes": 10}).json()
         assert shelved["state"] == "shelved"
         assert ahead + 600 <= parse_ts(shelved["shelve"]["until"]) < ahead + 600 + 60
+
+
+def test_audit_read_before_its_topic_exists_sees_the_later_records(
+    settings: Settings, publish: Publisher
+) -> None:
+    """The dashboard reads ``GET /api/v1/audit`` for a line's history before anyone has written (the topic
+    does not exist yet); the first alarm write creates it, and the next read must serve its record — not an
+    empty page until the reader's metadata ages out."""
+    send(publish, activate("L8", time.time() - 10, "od"))
+    aid = alarm_id("L8", "control", "od")
+    with running(settings) as c:
+        wait_until(lambda: len(alarms(c)) == 1)
+        assert all_pages(c, limit=10) == []  # no topic yet: nothing, and the reader exists now
+        assert post(c, aid, "ack", {"cause": "machine"}).status_code == 200
+        wait_until(lambda: [i["what"] for i in all_pages(c, limit=10)] == ["alarm.ack"], timeout=10)

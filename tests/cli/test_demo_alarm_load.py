@@ -9,8 +9,9 @@ wall time at the demo's 60×). Then, from ``GET /api/v1/alerts`` and the alerts'
 - L2 raises ``grade_degraded`` down to grade ≤ 2, L3 ``out_of_control`` after its scripted 2σ shift;
 - plant-wide, outside L3's incident, no 10-minute window holds 10 alerts or more (ISA-18.2's flood threshold).
 
-Alerts, not alarms: the alarm KPIs on ``/metrics`` come with the API's alarm state (helper N, in progress);
-one alarm per source groups these alerts, so the alarm counts are at most these.
+The second test reads the same run's alarm KPIs from ``/metrics`` (one alarm per source groups these alerts,
+so the alarm counts are at most the alert counts): steady lines ≤ 1 alarm per 10 minutes of event time, L2's
+grade alarm and L3's control alarm raised, the plant's trailing-10-minute alarm rate below the flood threshold.
 """
 
 from __future__ import annotations

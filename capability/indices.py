@@ -22,7 +22,9 @@ def bissell_ci(cpk: float, n: int, z: float = Z975) -> tuple[float, float]:
     return cpk - half, cpk + half
 
 
-@dataclass(frozen=True, slots=True)
+# not frozen: one is built per subgroup close, and a frozen dataclass's __init__ (object.__setattr__ each)
+# costs twice as much (issue 11's profile); treated as a value — nothing assigns to it after construction
+@dataclass(slots=True)
 class Indices:
     cp: float | None = None
     cpu: float | None = None

@@ -116,23 +116,14 @@ class Spec:
                 n = int(n)
             else:
                 raise ValueError(f"subgroup_size must be an integer from 1 to {MAX_SUBGROUP_SIZE}, not {n!r}")
-        target = data.get("target")
-        if restore and isinstance(target, int | float) and not isinstance(target, bool):
-            lsl, usl = data.get("lsl"), data.get("usl")
-            if target_problem(
-                lsl if isinstance(lsl, int | float) else None,
-                usl if isinstance(usl, int | float) else None,
-                float(target),
-            ):
-                target = None
-        return cls(
-            lsl=data.get("lsl"),  # type: ignore[arg-type]  # validated in __post_init__
-            usl=data.get("usl"),  # type: ignore[arg-type]
-            target=target,  # type: ignore[arg-type]
-            subgroup_size=n,
-            center=data.get("center"),  # type: ignore[arg-type]
-            sigma=data.get("sigma"),  # type: ignore[arg-type]
+        # numbers checked here, not only in __post_init__: the mypyc-compiled class rejects a non-float
+        # argument with TypeError before __post_init__ runs; untrusted input must fail with ValueError on both
+        lsl, usl, target, center, sigma = (
+            _number(k, data.get(k)) for k in ("lsl", "usl", "target", "center", "sigma")
         )
+        if restore and target is not None and target_problem(lsl, usl, target):
+            target = None
+        return cls(lsl=lsl, usl=usl, target=target, subgroup_size=n, center=center, sigma=sigma)
 
     def to_dict(self) -> dict[str, object]:
         d: dict[str, object] = {"lsl": self.lsl, "usl": self.usl, "target": self.target}

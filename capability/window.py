@@ -36,26 +36,29 @@ from cpkmon.capability.constants import MVLUE_WEIGHTS as _F
 from cpkmon.capability.moments import Moments
 from cpkmon.capability.subgroups import ClosedSubgroup
 
+#: :class:`Agg`'s fields, for ``repr`` and tests: a mypyc-compiled class has no ``__slots__`` attribute
+AGG_FIELDS = (
+    "first",
+    "hi",
+    "k",
+    "last",
+    "lo",
+    "m2",
+    "mean",
+    "mr_n",
+    "mr_sum",
+    "n",
+    "sdf",
+    "sf",
+    "sfr",
+    "sm2",
+)
+
 
 class Agg:
     """Associative summary of a run of consecutive subgroups (see the module docstring)."""
 
-    __slots__ = (
-        "first",
-        "hi",
-        "k",
-        "last",
-        "lo",
-        "m2",
-        "mean",
-        "mr_n",
-        "mr_sum",
-        "n",
-        "sdf",
-        "sf",
-        "sfr",
-        "sm2",
-    )
+    __slots__ = AGG_FIELDS
 
     def __init__(
         self,
@@ -160,7 +163,7 @@ class Agg:
         return Moments(self.n, self.mean, self.m2, self.lo, self.hi)
 
     def __repr__(self) -> str:
-        return "Agg(" + ", ".join(f"{s}={getattr(self, s)!r}" for s in self.__slots__) + ")"
+        return "Agg(" + ", ".join(f"{s}={getattr(self, s)!r}" for s in AGG_FIELDS) + ")"
 
 
 class Entry:

@@ -103,7 +103,11 @@ class StationYield:
         n = len(self._units)
         return self._passed / n if n >= self.min_units and n > 0 else None
 
-    fpy = first_pass_yield
+    @property
+    def fpy(self) -> float | None:
+        """Alias of :attr:`first_pass_yield` (a property of its own: mypyc cannot alias a property in the
+        class body)."""
+        return self.first_pass_yield
 
     @property
     def defects(self) -> int:

@@ -24,7 +24,7 @@ from cpkmon.capability.characteristic import Characteristic
 from cpkmon.capability.moments import Moments
 from cpkmon.capability.options import Options
 from cpkmon.capability.spec import Spec
-from cpkmon.capability.window import Agg
+from cpkmon.capability.window import AGG_FIELDS, Agg
 
 LSL, USL, TARGET = 9.0, 11.5, 10.0
 
@@ -251,6 +251,6 @@ subgroup = st.lists(st.floats(min_value=-100, max_value=100, allow_nan=False), m
 def test_window_summary_merge_is_associative(a: list[float], b: list[float], c: list[float]) -> None:
     left = _agg_of(a).merge(_agg_of(b)).merge(_agg_of(c))
     right = _agg_of(a).merge(_agg_of(b).merge(_agg_of(c)))
-    for name in Agg.__slots__:
+    for name in AGG_FIELDS:
         lv, rv = getattr(left, name), getattr(right, name)
         assert lv == pytest.approx(rv, rel=1e-9, abs=1e-9 * (1 + abs(lv))), name

@@ -358,3 +358,14 @@ def test_requirements_lock_pins_the_installed_closure() -> None:
         "uvloop",
     ):
         assert direct in lock, direct
+
+
+def test_dockerfile_builds_the_compiled_core_and_ships_no_compiler() -> None:
+    """Issue 11: the image runs the mypyc-compiled core. The build stage has a C compiler, copies setup.py and
+    fails if the installed core is not compiled; the runtime stage (after the last FROM) installs nothing."""
+    text = _dockerfile()
+    build, _, runtime = text.rpartition("\nFROM ")
+    assert re.search(r"apt-get install [^\n]*\bgcc\b", build), "no C compiler in the build stage"
+    assert re.search(r"(?m)^COPY [^\n]*\bsetup\.py\b", build)
+    assert "cpkmon.compiled_core()" in build, "the build must fail when the core did not compile"
+    assert "gcc" not in runtime and "pip install" not in runtime

@@ -52,10 +52,16 @@ async def read_to_end(
     limit: int | None = None,
 ) -> list[Any]:
     """Every record of ``tps`` to their end (see the module docstring), in fetch order (offset order within a
-    partition). Assigns ``tps`` to the (group-less) ``consumer``. ``after``: partition → the last offset
-    already read (from the beginning where absent); ``limit``: stop once that many records are read (the
-    caller pages; a fetch may bring a few more)."""
-    consumer.assign(list(tps))
+    partition). Assigns ``tps`` to the (group-less) ``consumer`` unless they are its assignment already.
+    ``after``: partition → the last offset already read (from the beginning where absent); ``limit``: stop
+    once that many records are read (the caller pages; a fetch may bring a few more)."""
+    if consumer.assignment() != set(tps):
+        # Only on a change: ``assign`` starts every partition's state afresh, high watermark unknown, and an
+        # unknown high watermark counts as "at the end" (an empty partition never gets one). A reused reader
+        # (the API's audit pager) re-assigning on every call could then end a read after two slow rounds
+        # with nothing — a page that had eight records came back empty. ``seek`` keeps the high watermark
+        # last fetched, a lower bound of the end, so the read goes at least that far.
+        consumer.assign(list(tps))
     for tp in tps:
         consumer.seek(tp, (after or {}).get(tp.partition, -1) + 1)
     out: list[Any] = []

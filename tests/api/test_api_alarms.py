@@ -120,8 +120,9 @@ def test_lifecycle_through_http_audited_and_identical_after_restart(
         assert post(c, GRADE, "in-service").json()["state"] == "unack"
         assert post(c, GRADE, "ack", {"cause": "material"}).json()["state"] == "acked"
 
-        # the audit endpoint reads the topic on each call; a call right after the writes can come back short
-        # (see the closing note of issue 12's first landing): poll until the eight records are served
+        # the audit endpoint reads the topic on each call, to the end it can know of (cpkmon.catchup): a read
+        # right after the writes may not have the newest yet — poll until the eight records are served; the
+        # read after that must serve them again (a reused reader once lost its high watermark: an empty page)
         wait_until(lambda: len(all_pages(c, limit=50)) >= 8, timeout=15)
         items = all_pages(c, limit=50)
         assert [i["what"] for i in items] == [

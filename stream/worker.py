@@ -34,6 +34,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
+from cpkmon import compiled_core
 from cpkmon.capability.options import Options
 from cpkmon.catchup import EndRounds, read_to_end
 from cpkmon.kafka_security import BrokerConnectionError, aiokafka_kwargs, check_broker
@@ -46,6 +47,14 @@ from cpkmon.stream.specs import SpecRegistry, load_specs_file, spec_key
 from cpkmon.topics import TopicConflict, ensure_topics
 
 log = logging.getLogger("cpkmon.worker")
+
+#: whether the machines apply a fetch's measurements per line in batches (``LineState.measurements``) or one
+#: by one (``LineState.measurement``) — identical documents either way (the batch-split property tests). The
+#: faster one depends on the core (``python bench/pipeline.py --skip-latency``, 2026-12-01, values/s, two runs
+#: each): pure Python, batches win (single-value 66 482–67 524 vs 58 548–60 091; per-part 104 415–106 021
+#: vs 98 465–100 922); compiled, one by one wins (91 991/89 393 vs 76 844/79 168; 183 703/186 732 vs
+#: 133 254/141 617): there the closes are C and the batch path's planning is the overhead.
+BATCH_PATH = not compiled_core()
 GROUP_ID = "cpkmon-worker"
 
 
@@ -373,6 +382,7 @@ class Worker:
                         self.kinds,
                         self.settings.max_message_bytes,
                         commands_topic=self.settings.topic_commands,
+                        batch=BATCH_PATH,
                     )
                     r = restored[p]
                     log.info(

@@ -41,7 +41,7 @@ from cpkmon.api.deps import require_key
 from cpkmon.api.problems import Problem
 from cpkmon.api.writer import api_producer
 from cpkmon.capability.timeutil import to_rfc3339
-from cpkmon.catchup import read_to_end
+from cpkmon.catchup import read_to_end, reader
 from cpkmon.kafka_security import aiokafka_kwargs
 from cpkmon.settings import Settings
 from cpkmon.topics import ensure_topics
@@ -88,14 +88,10 @@ class AuditLog:
 
     async def _get_consumer(self) -> AIOKafkaConsumer:
         if self._consumer is None:
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=self.settings.bootstrap_servers(),
-                **aiokafka_kwargs(self.settings),
-                group_id=None,
-                enable_auto_commit=False,
-                auto_offset_reset="earliest",
+            consumer = reader(
+                self.settings.bootstrap_servers(),
+                aiokafka_kwargs(self.settings),
                 client_id="cpkmon-api-audit",
-                fetch_max_wait_ms=50,  # cpkmon.catchup's end-of-topic rule assumes ≤ 50 ms
                 request_timeout_ms=10_000,
                 # ``consumer.topics()`` (below) fetches metadata without updating the consumer's own: a reader
                 # started before the topic existed (a GET before the first write) would see no partition until

@@ -33,7 +33,7 @@ from cpkmon.alerts.alarm_kpis import AlarmKpis, KpiReport
 from cpkmon.alerts.alarms import AlarmBook, Rejection, Transition, load_cause_codes
 from cpkmon.alerts.model import ALERT_ADAPTER, AckRecord, LineRow, LineStatus, LineStatusHead, SpecDocument
 from cpkmon.api.series import Family, Row, line_rows
-from cpkmon.catchup import EMPTY_ROUNDS, EndRounds
+from cpkmon.catchup import EMPTY_ROUNDS, EndRounds, reader
 from cpkmon.kafka_security import BrokerConnectionError, aiokafka_kwargs, check_broker
 from cpkmon.settings import Settings
 from cpkmon.topics import ensure_topics
@@ -255,14 +255,10 @@ class View:
                     self.broker_error = str(exc)
                     raise
                 await self._ensure_topics()
-                consumer = AIOKafkaConsumer(
-                    bootstrap_servers=self.settings.bootstrap_servers(),
-                    **self._security,
-                    group_id=None,
-                    enable_auto_commit=False,
-                    auto_offset_reset="earliest",
+                consumer = reader(
+                    self.settings.bootstrap_servers(),
+                    self._security,
                     client_id="cpkmon-api-view",
-                    fetch_max_wait_ms=50,  # cpkmon.catchup's end-of-topic rule assumes ≤ 50 ms
                     max_partition_fetch_bytes=4 << 20,
                     fetch_max_bytes=16 << 20,
                     request_timeout_ms=15_000,

@@ -31,6 +31,26 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 log = logging.getLogger(__name__)
 EMPTY_ROUNDS = 2  # consecutive empty fetch rounds at the high watermark: a partition read to its end
+FETCH_MAX_WAIT_MS = 50  # the most a reader's fetch may wait: the end rule above assumes it
+
+
+def reader(
+    bootstrap: str | list[str], security: Mapping[str, Any] | None = None, **overrides: Any
+) -> AIOKafkaConsumer:
+    """A group-less consumer for :func:`read_to_end` and :class:`EndRounds` followers: no group, no commits,
+    from the earliest offset, fetches that wait at most :data:`FETCH_MAX_WAIT_MS` (what the end rule assumes).
+    ``security``: the TLS/SASL arguments (``cpkmon.kafka_security.aiokafka_kwargs``); ``overrides``: the
+    caller's own (client id, fetch sizes, timeouts, metadata age). One definition, so no reader can drift
+    from the rule it is read with."""
+    kwargs: dict[str, Any] = {
+        "group_id": None,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "fetch_max_wait_ms": FETCH_MAX_WAIT_MS,
+        **(security or {}),
+        **overrides,
+    }
+    return AIOKafkaConsumer(bootstrap_servers=bootstrap, **kwargs)
 
 
 async def at_high_watermark(consumer: AIOKafkaConsumer, tps: Iterable[TopicPartition]) -> bool:
@@ -122,4 +142,4 @@ class EndRounds:
         return True
 
 
-__all__ = ["EMPTY_ROUNDS", "EndRounds", "at_high_watermark", "read_to_end"]
+__all__ = ["EMPTY_ROUNDS", "FETCH_MAX_WAIT_MS", "EndRounds", "at_high_watermark", "read_to_end", "reader"]

@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from kafka.partitioner.default import murmur2
 
 from cpkmon.alerts.line import LineState
 from cpkmon.capability.options import Options
-from cpkmon.catchup import read_to_end
+from cpkmon.catchup import read_to_end, reader
 
 log = logging.getLogger(__name__)
 PARTITION_KEY = b"/partition"
@@ -88,15 +88,7 @@ async def restore(
     line stored in a partition that does not own it, raises :class:`PartitionCountChanged`.
     ``security``: the TLS/SASL client arguments (:func:`cpkmon.kafka_security.aiokafka_kwargs`).
     """
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        **(security or {}),
-        enable_auto_commit=False,
-        group_id=None,
-        max_partition_fetch_bytes=16 << 20,
-        fetch_max_bytes=64 << 20,
-        fetch_max_wait_ms=50,
-    )
+    consumer = reader(bootstrap, security, max_partition_fetch_bytes=16 << 20, fetch_max_bytes=64 << 20)
     await consumer.start()
     try:
         t0 = asyncio.get_running_loop().time()

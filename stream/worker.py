@@ -36,7 +36,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
 from cpkmon import compiled_core
 from cpkmon.capability.options import Options
-from cpkmon.catchup import EndRounds, read_to_end
+from cpkmon.catchup import EndRounds, read_to_end, reader
 from cpkmon.kafka_security import BrokerConnectionError, aiokafka_kwargs, check_broker
 from cpkmon.settings import Settings, core_options
 from cpkmon.stream import checkpoint
@@ -420,13 +420,7 @@ class Worker:
                 await self.producer.send_and_wait(
                     self.settings.topic_specs, orjson.dumps(doc), key=key.encode()
                 )
-        self.spec_consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            **self.security,
-            group_id=None,
-            enable_auto_commit=False,
-            fetch_max_wait_ms=50,
-        )
+        self.spec_consumer = reader(self.bootstrap, self.security)
         await self.spec_consumer.start()
         parts = self.spec_consumer.partitions_for_topic(self.settings.topic_specs)
         if not parts:

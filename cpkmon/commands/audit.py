@@ -17,10 +17,10 @@ import asyncio
 import json
 
 import typer
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from cpkmon.alerts.audit import Problem, Stored, check, record_hash
-from cpkmon.catchup import read_to_end
+from cpkmon.catchup import read_to_end, reader
 from cpkmon.kafka_security import BrokerConnectionError, aiokafka_kwargs, check_broker_sync
 from cpkmon.settings import Settings, get_settings
 
@@ -41,14 +41,10 @@ class MissingTopic(RuntimeError):
 
 async def read_audit(settings: Settings, topic: str) -> list[Stored]:
     """Every record of ``topic`` (all partitions), from the beginning to its end."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers(),
-        **aiokafka_kwargs(settings),
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
+    consumer = reader(
+        settings.bootstrap_servers(),
+        aiokafka_kwargs(settings),
         client_id="cpkmon-audit-verify",
-        fetch_max_wait_ms=50,  # cpkmon.catchup's end-of-topic rule assumes ≤ 50 ms
         request_timeout_ms=15_000,
     )
     await consumer.start()
